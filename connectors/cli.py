@@ -1,0 +1,286 @@
+"""The ``lifeline`` command line.
+
+Each subcommand is a thin shell over the library: it reads config once,
+builds the pseudonymiser from the environment and hands typed objects on.
+Console output never shows raw ID numbers, names or amounts; the full
+events and rejects go to files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+import click
+
+from connectors.files import Reject, ingest_file
+from connectors.mapping import Catalog, MappingError
+from connectors.secrets import SecretError, pseudonymiser_from_env
+from connectors.summary import IngestSummary
+from engine.config import ConfigError, Settings, load_settings
+from engine.events import CST, Event, encode
+from engine.identity import Pseudonymiser
+from engine.schemas import CONTRACTS_DIR, published_schemas, render, write_schemas
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = Path(os.environ.get("LIFELINE_CONFIG_DIR", REPO_ROOT / "config"))
+DEFAULT_SAMPLES = REPO_ROOT / "samples" / "departments"
+
+
+def _fail(message: str) -> None:
+    click.secho(f"lifeline: {message}", fg="red", err=True)
+    sys.exit(2)
+
+
+def _load(config_dir: Path) -> tuple[Settings, Catalog]:
+    try:
+        return load_settings(config_dir / "lifeline.toml"), Catalog.load(config_dir / "connectors")
+    except (ConfigError, MappingError) as exc:
+        _fail(str(exc))
+        raise AssertionError from exc  # unreachable: _fail exits
+
+
+def _pseudonymiser() -> Pseudonymiser:
+    try:
+        return pseudonymiser_from_env()
+    except SecretError as exc:
+        _fail(str(exc))
+        raise AssertionError from exc
+
+
+def _department_files(paths: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            )
+        else:
+            files.append(path)
+    return files
+
+
+def _received_at(value: str | None) -> dt.datetime:
+    if value is None:
+        return dt.datetime.now(CST).replace(microsecond=0)
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"--received-at: not an ISO 8601 date-time: {value!r}")
+        raise
+    return moment if moment.tzinfo else moment.replace(tzinfo=CST)
+
+
+def normalise(
+    files: list[Path],
+    catalog: Catalog,
+    pseudonymiser: Pseudonymiser,
+    summary: IngestSummary,
+    received_at: dt.datetime,
+    department: str | None = None,
+) -> Iterator[tuple[Event | Reject, str]]:
+    """Every item of every file with its summary verdict, counting as it goes."""
+    for path in files:
+        summary.files += 1
+        for item in ingest_file(
+            path, catalog, pseudonymiser, received_at=received_at, department=department
+        ):
+            yield item, summary.add(item)
+
+
+def describe(item: Event | Reject, verdict: str) -> str:
+    """One console line, free of ID numbers, names and amounts."""
+    if isinstance(item, Reject):
+        where = f"{Path(item.source).name}:{item.position}"
+        return f"  ✗ {item.reason_code:<16} {where:<28} {item.reason}"
+    kind = item.__struct_config__.tag
+    person = getattr(item, "person", None) or getattr(item, "household", "")
+    when = getattr(item, "month", None) or item.event_time[:10]
+    mark = {"event": "+", "duplicate": "=", "correction": "~"}[verdict]
+    note = {
+        "event": "",
+        "duplicate": "  (repeat, ignored)",
+        "correction": "  (corrects an earlier record)",
+    }[verdict]
+    where = item.source.rsplit("/", 1)[-1]
+    return f"  {mark} {kind:<28} {str(person)[:20]:<20} {item.region} {when:<10} {where}{note}"
+
+
+def _write(handle: IO[bytes] | None, item: Event | Reject) -> None:
+    if handle is not None:
+        handle.write(encode(item) + b"\n")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Lifeline: streaming anomaly detection for social-assistance monitoring."""
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+)
+@click.option(
+    "--samples",
+    type=click.Path(path_type=Path, exists=True),
+    default=DEFAULT_SAMPLES,
+    show_default=True,
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("out"),
+    show_default=True,
+)
+@click.option("--quiet", is_flag=True, help="Print only the summary.")
+def run(config_dir: Path, samples: Path, out_dir: Path, quiet: bool) -> None:
+    """Run the embedded engine over the bundled sample department files.
+
+    No Kafka, no Redis: files are read through the department connectors,
+    validated and pseudonymised; events go to OUT/events.jsonl and rejects
+    with their reasons to OUT/rejects.jsonl.
+    """
+    settings, catalog = _load(config_dir)
+    pseudonymiser = _pseudonymiser()
+    files = _department_files([samples])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = IngestSummary(settings=settings)
+    click.echo(
+        f"lifeline run: config {settings.config_version}, "
+        f"{len(catalog.mappings)} department mappings, "
+        f"pseudonym key '{pseudonymiser.key_id}', {len(files)} sample files in {samples}"
+    )
+    current = None
+    with (
+        (out_dir / "events.jsonl").open("wb") as events,
+        (out_dir / "rejects.jsonl").open("wb") as rejects,
+    ):
+        for item, verdict in normalise(files, catalog, pseudonymiser, summary, _received_at(None)):
+            source = item.source if isinstance(item, Reject) else item.source.rsplit(":", 1)[0]
+            if source != current and not quiet:
+                current = source
+                click.echo(f"\n{Path(source).name}")
+            _write(rejects if isinstance(item, Reject) else events, item)
+            if not quiet:
+                click.echo(describe(item, verdict))
+    click.echo("\nsummary")
+    for line in summary.lines():
+        click.echo(f"  {line}")
+    click.echo(
+        f"\nevents written to {out_dir / 'events.jsonl'}, rejects to {out_dir / 'rejects.jsonl'}"
+    )
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--config",
+    "config_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+)
+@click.option("--department", help="Read every file with this department's mapping.")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    default="-",
+    show_default=True,
+    help="Events as JSON lines ('-': stdout).",
+)
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("rejects.jsonl"),
+    show_default=True,
+)
+@click.option("--received-at", help="Arrival time to stamp (ISO 8601; default: now).")
+def connect(
+    paths: tuple[Path, ...],
+    config_dir: Path,
+    department: str | None,
+    out_path: Path,
+    rejects_path: Path,
+    received_at: str | None,
+) -> None:
+    """Normalise department files (or folders of them) into events."""
+    settings, catalog = _load(config_dir)
+    if department is not None and department not in catalog.mappings:
+        known = ", ".join(sorted(catalog.mappings))
+        _fail(f"--department: unknown department '{department}' (known: {known})")
+    pseudonymiser = _pseudonymiser()
+    summary = IngestSummary(settings=settings)
+    to_stdout = str(out_path) == "-"
+    events = sys.stdout.buffer if to_stdout else out_path.open("wb")
+    try:
+        with rejects_path.open("wb") as rejects:
+            for item, _ in normalise(
+                _department_files(paths),
+                catalog,
+                pseudonymiser,
+                summary,
+                _received_at(received_at),
+                department,
+            ):
+                _write(rejects if isinstance(item, Reject) else events, item)
+    finally:
+        if not to_stdout:
+            events.close()
+    for line in summary.lines():
+        click.echo(line, err=True)
+
+
+@main.command()
+@click.option("--write", is_flag=True, help="Regenerate the schema files from the typed structs.")
+@click.option("--check", is_flag=True, help="Fail if the committed schema files are stale.")
+def contracts(write: bool, check: bool) -> None:
+    """Print, write or check the published JSON Schemas (engine/contracts/)."""
+    if write:
+        for path in write_schemas():
+            click.echo(f"wrote {path}")
+        return
+    if check:
+        stale = [
+            n
+            for n, s in published_schemas().items()
+            if not (CONTRACTS_DIR / n).exists() or (CONTRACTS_DIR / n).read_bytes() != render(s)
+        ]
+        if stale:
+            _fail(f"stale contract files: {', '.join(stale)}; run 'lifeline contracts --write'")
+        click.echo("contracts are up to date")
+        return
+    for name in published_schemas():
+        click.echo(CONTRACTS_DIR / name)
+
+
+@main.command("check-config")
+@click.option(
+    "--config",
+    "config_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+)
+def check_config(config_dir: Path) -> None:
+    """Validate every config file; errors name the file and the field."""
+    settings, catalog = _load(config_dir)
+    layouts = sum(len(m.layouts) for m in catalog.mappings.values())
+    click.echo(
+        f"config {settings.config_version}: {len(settings.regions)} regions, "
+        f"{len(catalog.mappings)} departments, {layouts} layouts: OK"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Read department files line by line, never letting one bad line stop a file.
+
+Each reader yields ``(line_number, row)`` where ``row`` is a mapping of column
+to raw value, or a :class:`LineProblem` saying why that line could not be read
+(wrong encoding, truncated, malformed, oversized). Line numbers are 1-based as
+an editor shows them; a problem with the whole file has line 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from connectors.mapping import Layout
+
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    code: str
+    message: str
+    text: str  # the line as far as it could be decoded (masked before it is kept)
+
+
+Row = dict[str, Any]
+
+
+def _lines(data: bytes) -> Iterator[tuple[int, bytes]]:
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        yield number, line.rstrip(b"\r")
+
+
+def _decode(line: bytes, encoding: str) -> str | LineProblem:
+    try:
+        return line.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return LineProblem(
+            "encoding",
+            f"line is not valid {encoding} (byte 0x{line[exc.start]:02x} at position {exc.start})",
+            line.decode(encoding, errors="replace"),
+        )
+
+
+def _oversized(line: bytes, layout: Layout) -> LineProblem | None:
+    if len(line) > layout.max_line_bytes:
+        return LineProblem(
+            "oversized_line",
+            f"line has {len(line)} bytes, more than the limit of {layout.max_line_bytes}",
+            line[:200].decode(layout.encoding, errors="replace"),
+        )
+    return None
+
+
+def read_rows(path: Path, layout: Layout) -> Iterator[tuple[int, Row | LineProblem]]:
+    """The rows of a department file in the layout's format."""
+    data = path.read_bytes()
+    if not data.strip(b"\r\n\t " + _BOM):
+        yield 0, LineProblem("empty_file", "file is empty: no header and no records", "")
+        return
+    reader = _read_csv if layout.format == "csv" else _read_jsonl
+    yield from reader(data, layout)
+
+
+def _mask_csv(text: str, header: list[str] | None, layout: Layout) -> str:
+    """A CSV line with the layout's masked columns (names and the like) blanked."""
+    if not header or not layout.mask_columns:
+        return text
+    try:
+        values = next(csv.reader([text], delimiter=layout.delimiter))
+    except (csv.Error, StopIteration):
+        return "<unparseable line withheld: it may hold masked columns>"
+    masked = [
+        "***" if i < len(header) and header[i] in layout.mask_columns else v
+        for i, v in enumerate(values)
+    ]
+    return layout.delimiter.join(masked)
+
+
+def _mask_json(text: str, layout: Layout) -> str:
+    for column in layout.mask_columns:
+        key = re.escape(column.rsplit(".", 1)[-1])
+        text = re.sub(rf'("{key}"\s*:\s*)"(?:[^"\\]|\\.)*"?', r'\1"***"', text)
+    return text
+
+
+def _read_csv(data: bytes, layout: Layout) -> Iterator[tuple[int, Row | LineProblem]]:
+    header: list[str] | None = None
+    for number, problem_or_row in _csv_rows(data, layout):
+        if isinstance(problem_or_row, list):
+            header = problem_or_row
+            continue
+        if isinstance(problem_or_row, LineProblem):
+            problem_or_row = LineProblem(
+                problem_or_row.code,
+                problem_or_row.message,
+                _mask_csv(problem_or_row.text, header, layout),
+            )
+        yield number, problem_or_row
+
+
+def _csv_rows(data: bytes, layout: Layout) -> Iterator[tuple[int, Row | LineProblem | list[str]]]:
+    header: list[str] | None = None
+    for number, line in _lines(data):
+        if not line.strip():
+            continue
+        problem = _oversized(line, layout)
+        if problem:
+            yield number, problem
+            continue
+        text = _decode(line, layout.encoding)
+        if isinstance(text, LineProblem):
+            yield number, text
+            continue
+        try:
+            values = next(csv.reader([text], delimiter=layout.delimiter, strict=True))
+        except csv.Error as exc:
+            yield number, LineProblem("bad_csv", f"line is not valid CSV: {exc}", text)
+            continue
+        if header is None:
+            header = [name.strip() for name in values]
+            yield number, header
+            duplicates = sorted({n for n in header if header.count(n) > 1})
+            if duplicates:
+                # Nothing after a broken header can be read safely; keep every line.
+                for later, rest in _lines(data):
+                    if later > number and rest.strip():
+                        yield (
+                            later,
+                            LineProblem(
+                                "bad_header",
+                                f"header repeats column(s) {', '.join(duplicates)}",
+                                rest.decode(layout.encoding, errors="replace"),
+                            ),
+                        )
+                return
+            continue
+        if len(values) < len(header):
+            yield (
+                number,
+                LineProblem("truncated", f"line has {len(values)} of {len(header)} columns", text),
+            )
+            continue
+        if len(values) > len(header):
+            yield (
+                number,
+                LineProblem(
+                    "extra_columns",
+                    f"line has {len(values)} columns, the header {len(header)}",
+                    text,
+                ),
+            )
+            continue
+        limit = layout.max_field_chars
+        long = next((h for h, v in zip(header, values, strict=True) if len(v) > limit), None)
+        if long is not None:
+            yield (
+                number,
+                LineProblem(
+                    "oversized_field",
+                    f"column '{long}' is longer than {layout.max_field_chars} characters",
+                    text[:200],
+                ),
+            )
+            continue
+        yield number, dict(zip(header, values, strict=True))
+    if header is None:
+        yield 0, LineProblem("empty_file", "file has no readable header line", "")
+
+
+def _read_jsonl(data: bytes, layout: Layout) -> Iterator[tuple[int, Row | LineProblem]]:
+    for number, item in _jsonl_rows(data, layout):
+        if isinstance(item, LineProblem):
+            item = LineProblem(item.code, item.message, _mask_json(item.text, layout))
+        yield number, item
+
+
+def _jsonl_rows(data: bytes, layout: Layout) -> Iterator[tuple[int, Row | LineProblem]]:
+    for number, line in _lines(data):
+        if not line.strip():
+            continue
+        problem = _oversized(line, layout)
+        if problem:
+            yield number, problem
+            continue
+        text = _decode(line, layout.encoding)
+        if isinstance(text, LineProblem):
+            yield number, text
+            continue
+        try:
+            row = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            yield (
+                number,
+                LineProblem(
+                    "bad_json", f"line is not valid JSON (truncated or malformed): {exc}", text
+                ),
+            )
+            continue
+        if not isinstance(row, dict):
+            yield number, LineProblem("bad_json", "line is JSON but not an object", text)
+            continue
+        long = _long_field(row, layout.max_field_chars)
+        if long is not None:
+            yield (
+                number,
+                LineProblem(
+                    "oversized_field",
+                    f"field '{long}' is longer than {layout.max_field_chars} characters",
+                    text[:200],
+                ),
+            )
+            continue
+        yield number, row
+
+
+def _long_field(value: Any, limit: int, name: str = "") -> str | None:
+    if isinstance(value, str):
+        return name if len(value) > limit else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = ((f"{name}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        path = key if isinstance(value, list) else (f"{name}.{key}" if name else str(key))
+        found = _long_field(item, limit, path)
+        if found is not None:
+            return found
+    return None

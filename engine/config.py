@@ -1,0 +1,64 @@
+"""Engine settings: typed, frozen, validated once at the entry point.
+
+The core receives :class:`Settings`, never raw dicts or the environment.
+Errors name the file and the place: ``config/lifeline.toml: Expected `int`,
+got `str` - at `$.regions[0].urban_line```.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+
+from engine.events import RegionCode
+from engine.identity import RegionRelation, region_relation
+
+Yuan = Annotated[float, msgspec.Meta(gt=0, le=100000)]
+
+
+class RegionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A monitored county and its local lines (yuan per person per month)."""
+
+    code: RegionCode
+    name: str
+    city: str
+    urban_line: Yuan
+    rural_line: Yuan
+
+
+class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    config_version: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    regions: Annotated[list[RegionSettings], msgspec.Meta(min_length=1)]
+
+    def region(self, code: str) -> RegionSettings | None:
+        return next((r for r in self.regions if r.code == code), None)
+
+    def relation_to_monitored(self, code: str) -> RegionRelation:
+        """How close a record's region is to the nearest monitored county."""
+        return min(
+            (region_relation(r.code, code) for r in self.regions),
+            key=list(RegionRelation).index,
+        )
+
+
+class ConfigError(ValueError):
+    """A config file is wrong; the message names the file and the place."""
+
+
+def load_settings(path: Path) -> Settings:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    try:
+        settings = msgspec.convert(raw, Settings)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    codes = [r.code for r in settings.regions]
+    duplicates = sorted({c for c in codes if codes.count(c) > 1})
+    if duplicates:
+        raise ConfigError(f"{path}: region(s) {', '.join(duplicates)} listed twice")
+    return settings
