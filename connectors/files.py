@@ -20,6 +20,8 @@ from connectors.readers import LineProblem, read_rows
 from engine.events import Event
 from engine.identity import Pseudonymiser
 
+MAX_KEPT_TEXT = 2000  # characters of an unreadable line kept in its reject
+
 
 class Reject(msgspec.Struct, kw_only=True, frozen=True):
     """A record that did not become an event, kept with why and where."""
@@ -94,7 +96,9 @@ def ingest_file(
 
     for line, row in read_rows(path, layout):
         if isinstance(row, LineProblem):
-            text = pseudonymiser.mask_id_tokens(row.text) if row.text else None
+            # Mask first, then shorten: a cut could split an ID number and hide
+            # it from the masker.
+            text = pseudonymiser.mask_id_tokens(row.text)[:MAX_KEPT_TEXT] if row.text else None
             yield reject(line, row.code, row.message, None, text)
             continue
         try:

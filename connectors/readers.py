@@ -55,7 +55,7 @@ def _oversized(line: bytes, layout: Layout) -> LineProblem | None:
         return LineProblem(
             "oversized_line",
             f"line has {len(line)} bytes, more than the limit of {layout.max_line_bytes}",
-            line[:200].decode(layout.encoding, errors="replace"),
+            line.decode(layout.encoding, errors="replace"),
         )
     return None
 
@@ -108,72 +108,76 @@ def _read_csv(data: bytes, layout: Layout) -> Iterator[tuple[int, Row | LineProb
 
 
 def _csv_rows(data: bytes, layout: Layout) -> Iterator[tuple[int, Row | LineProblem | list[str]]]:
+    """Rows of a CSV file; the first item for the header line is the header list."""
     header: list[str] | None = None
     for number, line in _lines(data):
         if not line.strip():
             continue
-        problem = _oversized(line, layout)
-        if problem:
-            yield number, problem
-            continue
-        text = _decode(line, layout.encoding)
-        if isinstance(text, LineProblem):
-            yield number, text
-            continue
-        try:
-            values = next(csv.reader([text], delimiter=layout.delimiter, strict=True))
-        except csv.Error as exc:
-            yield number, LineProblem("bad_csv", f"line is not valid CSV: {exc}", text)
-            continue
+        parsed = _csv_values(line, layout)
         if header is None:
-            header = [name.strip() for name in values]
-            yield number, header
-            duplicates = sorted({n for n in header if header.count(n) > 1})
-            if duplicates:
+            problem = parsed if isinstance(parsed, LineProblem) else _header_problem(parsed[0])
+            if problem is not None:
                 # Nothing after a broken header can be read safely; keep every line.
-                for later, rest in _lines(data):
-                    if later > number and rest.strip():
-                        yield (
-                            later,
-                            LineProblem(
-                                "bad_header",
-                                f"header repeats column(s) {', '.join(duplicates)}",
-                                rest.decode(layout.encoding, errors="replace"),
-                            ),
-                        )
+                yield (
+                    number,
+                    LineProblem("bad_header", f"header line: {problem.message}", problem.text),
+                )
+                yield from _rest_unreadable(data, number, layout, problem.message)
                 return
+            header = [name.strip() for name in parsed[0]]  # type: ignore[index]
+            yield number, header
             continue
-        if len(values) < len(header):
-            yield (
-                number,
-                LineProblem("truncated", f"line has {len(values)} of {len(header)} columns", text),
-            )
+        if isinstance(parsed, LineProblem):
+            yield number, parsed
             continue
-        if len(values) > len(header):
-            yield (
-                number,
-                LineProblem(
-                    "extra_columns",
-                    f"line has {len(values)} columns, the header {len(header)}",
-                    text,
-                ),
-            )
+        values, text = parsed
+        if len(values) != len(header):
+            code = "truncated" if len(values) < len(header) else "extra_columns"
+            message = f"line has {len(values)} columns, the header {len(header)}"
+            yield number, LineProblem(code, message, text)
             continue
         limit = layout.max_field_chars
         long = next((h for h, v in zip(header, values, strict=True) if len(v) > limit), None)
         if long is not None:
-            yield (
-                number,
-                LineProblem(
-                    "oversized_field",
-                    f"column '{long}' is longer than {layout.max_field_chars} characters",
-                    text[:200],
-                ),
-            )
+            message = f"column '{long}' is longer than {limit} characters"
+            yield number, LineProblem("oversized_field", message, text)
             continue
         yield number, dict(zip(header, values, strict=True))
     if header is None:
         yield 0, LineProblem("empty_file", "file has no readable header line", "")
+
+
+def _csv_values(line: bytes, layout: Layout) -> tuple[list[str], str] | LineProblem:
+    """The values of one CSV line and its decoded text, or why it cannot be read."""
+    problem = _oversized(line, layout)
+    if problem:
+        return problem
+    text = _decode(line, layout.encoding)
+    if isinstance(text, LineProblem):
+        return text
+    try:
+        return next(csv.reader([text], delimiter=layout.delimiter, strict=True)), text
+    except csv.Error as exc:
+        return LineProblem("bad_csv", f"line is not valid CSV: {exc}", text)
+
+
+def _header_problem(names: list[str]) -> LineProblem | None:
+    stripped = [name.strip() for name in names]
+    duplicates = sorted({n for n in stripped if stripped.count(n) > 1})
+    if duplicates:
+        return LineProblem(
+            "bad_header", f"repeats column(s) {', '.join(duplicates)}", ",".join(names)
+        )
+    return None
+
+
+def _rest_unreadable(
+    data: bytes, after: int, layout: Layout, why: str
+) -> Iterator[tuple[int, LineProblem]]:
+    for number, line in _lines(data):
+        if number > after and line.strip():
+            text = line.decode(layout.encoding, errors="replace")
+            yield number, LineProblem("bad_header", f"the header line is unusable ({why})", text)
 
 
 def _read_jsonl(data: bytes, layout: Layout) -> Iterator[tuple[int, Row | LineProblem]]:
@@ -215,7 +219,7 @@ def _jsonl_rows(data: bytes, layout: Layout) -> Iterator[tuple[int, Row | LinePr
                 LineProblem(
                     "oversized_field",
                     f"field '{long}' is longer than {layout.max_field_chars} characters",
-                    text[:200],
+                    text,
                 ),
             )
             continue

@@ -33,10 +33,10 @@ class IngestSummary:
         self.events[(item.department, kind)] += 1
         previous = self._seen.get(item.event_id)
         self._seen[item.event_id] = item.fingerprint
-        if self.settings is not None:
-            self.regions[self.settings.relation_to_monitored(item.region).value] += 1
         if isinstance(item, BatchEnd):
             self.batches.append((item.department, item.region, item.month, item.record_count))
+        elif self.settings is not None:
+            self.regions[self.settings.relation_to_monitored(item.region).value] += 1
         if previous is None:
             return "event"
         if previous == item.fingerprint:
@@ -65,11 +65,19 @@ class IngestSummary:
         for code, count in sorted(self.rejects.items()):
             out.append(f"  {code:<30} {count:>6}")
         if self.regions:
-            out.append("records by region, against the monitored counties:")
+            # Per household (cross-city, cross-province) needs the roster: the engine counts that.
+            out.append(
+                "records by the sending office's region, against the nearest monitored county:"
+            )
             for relation, count in sorted(self.regions.items()):
                 out.append(f"  {relation:<30} {count:>6}")
         if self.batches:
-            out.append("end-of-batch markers (department, region, month, records):")
-            for department, region, month, count in sorted(self.batches):
-                out.append(f"  {department:<20} {region} {month} {count:>6}")
+            out.append("end-of-batch markers (department: markers, regions, months):")
+            departments = sorted({b[0] for b in self.batches})
+            for department in departments:
+                mine = [b for b in self.batches if b[0] == department]
+                months = sorted({b[2] for b in mine})
+                regions = len({b[1] for b in mine})
+                span = months[0] if len(months) == 1 else f"{months[0]}..{months[-1]}"
+                out.append(f"  {department:<20} {len(mine):>4} markers, {regions} regions, {span}")
         return out

@@ -145,6 +145,7 @@ class Member(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
 class RosterEnrolled(Event, kw_only=True, frozen=True, tag="roster.enrolled"):
     household: HouseholdId
     scheme: Literal["dibao", "tekun", "low_income"]
+    residence: Literal["urban", "rural"] | None = None  # which local line applies
     members: Annotated[list[Member], msgspec.Meta(min_length=1, max_length=30)]
     monthly_benefit: Yuan
     declared_income: Yuan

@@ -35,9 +35,11 @@ PROVINCE_CODES = frozenset(
 )  # fmt: skip
 
 _ID_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
-# Anything that looks like an ID number inside free text: 17 digits and a digit
-# or X, not glued to other alphanumerics. Deliberately wider than valid IDs.
-_ID_TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+# Anything that may hold an ID number inside free text: a run of 15 or more
+# digits (15 was the length of first-generation numbers), with a trailing X.
+# Deliberately wide: an ID glued to other digits (a certificate number made of
+# ID + level) or a bank account is masked too.
+_ID_TOKEN = re.compile(r"(?<![0-9])[0-9]{14,}[0-9Xx](?![0-9])")
 _REGION_SHAPE = re.compile(r"^[0-9]{6}$")
 
 
@@ -77,18 +79,16 @@ def validate_id_number(raw: str) -> str:
     if not _ID_SHAPE.match(number):
         raise IdError("id_format", "ID number must be 17 digits followed by a digit or X")
     if number[:2] not in PROVINCE_CODES:
-        raise IdError("id_region", f"ID number has no valid province prefix ({number[:2]})")
+        raise IdError("id_region", "ID number has no valid province prefix")
     try:
         birth = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         raise IdError("id_birth_date", "ID number holds an impossible birth date") from None
     if not 1900 <= birth.year <= 2099:
-        raise IdError("id_birth_date", f"ID number birth year {birth.year} is out of range")
-    expected = check_character(number[:17])
-    if number[17] != expected:
-        raise IdError(
-            "id_check_digit", f"ID number check digit does not match (expected {expected})"
-        )
+        raise IdError("id_birth_date", "ID number birth year is out of range (1900-2099)")
+    # Messages name the problem, never a digit of the number.
+    if number[17] != check_character(number[:17]):
+        raise IdError("id_check_digit", "ID number check digit does not match")
     return number
 
 
@@ -164,9 +164,9 @@ class Pseudonymiser:
     def mask_id_tokens(self, text: str) -> str:
         """Replace every ID-shaped token in free text.
 
-        Valid numbers become their pseudonym (so a reject can still be traced to
-        a person); invalid ones are masked to their first six digits, which is
-        a region code and names nobody.
+        A valid ID number becomes its pseudonym (so a reject can still be traced
+        to a person); any other run of 15 or more digits is masked to its first
+        six, which name a region at most, and nobody.
 
         >>> p = Pseudonymiser("k1", b"0123456789abcdef")
         >>> p.mask_id_tokens("bad 110105194912310021, row 3")
@@ -175,9 +175,11 @@ class Pseudonymiser:
 
         def replace(match: re.Match[str]) -> str:
             token = match.group(0)
-            try:
-                return self.pseudonym(validate_id_number(token))
-            except IdError:
-                return token[:6] + "#" * 12
+            if len(token) == 18:
+                try:
+                    return self.pseudonym(validate_id_number(token))
+                except IdError:
+                    pass
+            return token[:6] + "#" * (len(token) - 6)
 
         return _ID_TOKEN.sub(replace, text)

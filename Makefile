@@ -1,0 +1,69 @@
+# Lifeline: the two commands are `make run` and `make test`; everything they
+# need is installed by the targets below on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+export LIFELINE_REDIS_PORT ?= 16379
+export LIFELINE_KAFKA_PORT ?= 19092
+export LIFELINE_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(LIFELINE_KAFKA_PORT)
+export LIFELINE_REDIS_URL ?= redis://127.0.0.1:$(LIFELINE_REDIS_PORT)/0
+
+.PHONY: help venv run test test-unit services services-down services-status lint format contracts clean
+
+help:
+	@echo "make run            run the engine embedded (no servers) over the sample files"
+	@echo "make test           install, start Redis and Kafka, run the whole suite, stop them"
+	@echo "make test-unit      the tests that need no server"
+	@echo "make services       start Redis and Kafka on loopback (services-down stops them)"
+	@echo "make lint           ruff, mypy and the contract check"
+
+# The virtual environment, installed from the pinned constraints; rebuilt when
+# the dependencies change.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# The embedded default needs no server. A demo pseudonymisation key is used
+# unless one is configured; its pseudonyms say 'demo'.
+run: venv
+	@LIFELINE_PSEUDONYM_KEY="$${LIFELINE_PSEUDONYM_KEY:-demo-key-for-sample-data-only}" \
+	 LIFELINE_PSEUDONYM_KEY_ID="$${LIFELINE_PSEUDONYM_KEY_ID:-demo}" \
+	 $(VENV)/bin/lifeline run
+
+test: venv
+	@scripts/test.sh
+
+test-unit: venv
+	$(PY) -m pytest -m "not integration"
+
+services: venv
+	scripts/services.sh up
+
+services-down:
+	scripts/services.sh down
+
+services-status:
+	scripts/services.sh status
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lifeline contracts --check
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+contracts: venv
+	$(VENV)/bin/lifeline contracts --write
+	$(PY) scripts/make_contract_examples.py
+
+clean:
+	rm -rf out .pytest_cache .hypothesis .mypy_cache .ruff_cache
