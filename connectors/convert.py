@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -32,6 +33,8 @@ _DEFAULT_AMOUNT_MAX = 1e9
 _TRUE = frozenset({"1", "true", "t", "y", "yes", "是"})
 _FALSE = frozenset({"0", "false", "f", "n", "no", "否"})
 _MISSING = object()
+_MAX_DIGITS = 15  # no amount or count in any department's data has more integer digits
+_QUOTABLE = re.compile(r"^[^0-9]*(?:[0-9]{1,6}[^0-9]+)*[0-9]{0,6}$")
 
 
 class RowRejected(Exception):
@@ -53,6 +56,17 @@ def lookup(row: Mapping[str, Any], column: str) -> Any:
             return _MISSING
         value = value[part]
     return value
+
+
+def _quote(value: str) -> str:
+    """A raw value fit for a reason: short codes only, never a long run of digits.
+
+    A code column can hold an ID number when a department swaps columns; the
+    reason is shown to operators, so it must not repeat such a value.
+    """
+    if len(value) <= 12 and _QUOTABLE.match(value):
+        return f"'{value}'"
+    return f"of {len(value)} characters (not shown)"
 
 
 def _blank(value: Any) -> bool:
@@ -90,6 +104,9 @@ def _decimal(value: Any, column: str) -> Decimal:
         raise RowRejected("bad_number", f"column '{column}' is not a number", column) from None
     if not number.is_finite():
         raise RowRejected("bad_number", f"column '{column}' is not a finite number", column)
+    if number and number.adjusted() > _MAX_DIGITS:
+        # Before any arithmetic: 1e1000000 would overflow, or build a huge int.
+        raise RowRejected("out_of_range", f"column '{column}' is far out of range", column)
     return number
 
 
@@ -164,7 +181,7 @@ class RowConverter:
             known = ", ".join(sorted(chooser.codes))
             raise RowRejected(
                 "unknown_code",
-                f"unknown record type '{code}' in column '{chooser.column}' (known: {known})",
+                f"unknown record type {_quote(code)} in column '{chooser.column}' (known: {known})",
                 chooser.column,
             )
         return chooser.codes[code]
@@ -220,7 +237,13 @@ class RowConverter:
     # --- one converter per field type ----------------------------------------
 
     def _id_number(self, value: Any, spec: FieldSpec, column: str) -> str:
-        text = _text(value, column, "the ID number")
+        if not isinstance(value, str):  # a JSON number has lost any leading zero or X
+            raise RowRejected(
+                "bad_type",
+                f"the ID number in column '{column}' must be text, got {_type(value)}",
+                column,
+            )
+        text = value.strip()
         try:
             return self.pseudonymiser.pseudonym(validate_id_number(text))
         except IdError as exc:
@@ -242,7 +265,7 @@ class RowConverter:
             known = ", ".join(sorted(spec.codes))
             raise RowRejected(
                 "unknown_code",
-                f"unknown code '{code[:20]}' in column '{column}' (known: {known})",
+                f"unknown code {_quote(code)} in column '{column}' (known: {known})",
                 column,
             )
         return spec.codes[code]
@@ -281,7 +304,7 @@ class RowConverter:
         if spec.codes:
             if text not in spec.codes:
                 raise RowRejected(
-                    "unknown_code", f"unknown flag '{text[:20]}' in column '{column}'", column
+                    "unknown_code", f"unknown flag {_quote(text)} in column '{column}'", column
                 )
             return bool(spec.codes[text])
         if text.lower() in _TRUE:

@@ -116,6 +116,9 @@ def _check_layout(path: Path, layout: Layout) -> None:
             raise MappingError(
                 f"{where}: unknown kind '{kind}' (valid kinds: {', '.join(sorted(EVENT_TYPES))})"
             )
+    known = {name for kind in layout.kinds for name in EVENT_TYPES[kind].__struct_fields__}
+    for name in sorted(set(layout.fields) - known):
+        raise MappingError(f"{where}: no kind of this layout has a field '{name}'")
     if layout.kind_from is None and len(layout.kinds) != 1:
         raise MappingError(f"{where}: several kinds need a kind_from column to choose between them")
     if layout.kind_from is not None:
@@ -153,9 +156,11 @@ def _check_layout(path: Path, layout: Layout) -> None:
 
 
 def _fields_with_defaults(struct: type[msgspec.Struct]) -> set[str]:
-    names = struct.__struct_fields__
-    defaults = struct.__struct_defaults__
-    return set(names[len(names) - len(defaults) :])
+    return {
+        f.name
+        for f in msgspec.structs.fields(struct)
+        if f.default is not msgspec.NODEFAULT or f.default_factory is not msgspec.NODEFAULT
+    }
 
 
 def load_mapping(path: Path) -> DepartmentMapping:

@@ -20,6 +20,9 @@ import orjson
 from connectors.mapping import Layout
 
 _BOM = b"\xef\xbb\xbf"
+# Kept instead of a line whose masked columns (names) cannot be located; the
+# line itself stays in the department's file, at the position the reject gives.
+_WITHHELD = "<line withheld: its masked columns cannot be located>"
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,6 @@ Row = dict[str, Any]
 
 
 def _lines(data: bytes) -> Iterator[tuple[int, bytes]]:
-    if data.startswith(_BOM):
-        data = data[len(_BOM) :]
     for number, line in enumerate(data.split(b"\n"), start=1):
         yield number, line.rstrip(b"\r")
 
@@ -63,7 +64,9 @@ def _oversized(line: bytes, layout: Layout) -> LineProblem | None:
 def read_rows(path: Path, layout: Layout) -> Iterator[tuple[int, Row | LineProblem]]:
     """The rows of a department file in the layout's format."""
     data = path.read_bytes()
-    if not data.strip(b"\r\n\t " + _BOM):
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    if not data.strip():
         yield 0, LineProblem("empty_file", "file is empty: no header and no records", "")
         return
     reader = _read_csv if layout.format == "csv" else _read_jsonl
@@ -72,12 +75,14 @@ def read_rows(path: Path, layout: Layout) -> Iterator[tuple[int, Row | LineProbl
 
 def _mask_csv(text: str, header: list[str] | None, layout: Layout) -> str:
     """A CSV line with the layout's masked columns (names and the like) blanked."""
-    if not header or not layout.mask_columns:
+    if not layout.mask_columns:
         return text
+    if not header:
+        return _WITHHELD
     try:
         values = next(csv.reader([text], delimiter=layout.delimiter))
     except (csv.Error, StopIteration):
-        return "<unparseable line withheld: it may hold masked columns>"
+        return _WITHHELD
     masked = [
         "***" if i < len(header) and header[i] in layout.mask_columns else v
         for i, v in enumerate(values)
