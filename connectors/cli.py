@@ -115,19 +115,23 @@ def _write(handle: IO[bytes] | None, item: Event | Reject) -> None:
         handle.write(encode(item) + b"\n")
 
 
+config_option = click.option(
+    "--config",
+    "config_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="The config folder (lifeline.toml, connectors/).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Lifeline: streaming anomaly detection for social-assistance monitoring."""
 
 
 @main.command()
-@click.option(
-    "--config",
-    "config_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_CONFIG,
-    show_default=True,
-)
+@config_option
 @click.option(
     "--samples",
     type=click.Path(path_type=Path, exists=True),
@@ -182,13 +186,7 @@ def run(config_dir: Path, samples: Path, out_dir: Path, quiet: bool) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
-@click.option(
-    "--config",
-    "config_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_CONFIG,
-    show_default=True,
-)
+@config_option
 @click.option("--department", help="Read every file with this department's mapping.")
 @click.option(
     "--out",
@@ -265,13 +263,7 @@ def contracts(write: bool, check: bool) -> None:
 
 
 @main.command("check-config")
-@click.option(
-    "--config",
-    "config_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_CONFIG,
-    show_default=True,
-)
+@config_option
 def check_config(config_dir: Path) -> None:
     """Validate every config file; errors name the file and the field."""
     settings, catalog = _load(config_dir)

@@ -11,13 +11,13 @@ mapping that cannot produce a field its kind requires fails to load.
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
 
+from engine.config import ConfigError, load_toml
 from engine.events import EVENT_TYPES, Channel, Department
 
 FieldType = Literal[
@@ -105,7 +105,7 @@ class DepartmentMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     version: str = "1"
 
 
-class MappingError(ValueError):
+class MappingError(ConfigError):
     """A mapping file is wrong; the message names the file and the place."""
 
 
@@ -164,14 +164,7 @@ def _fields_with_defaults(struct: type[msgspec.Struct]) -> set[str]:
 
 
 def load_mapping(path: Path) -> DepartmentMapping:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise MappingError(f"{path}: cannot read mapping: {exc}") from None
-    try:
-        mapping = msgspec.convert(raw, DepartmentMapping)
-    except msgspec.ValidationError as exc:
-        raise MappingError(f"{path}: {exc}") from None
+    mapping = load_toml(path, DepartmentMapping, MappingError, what="mapping")
     for layout in mapping.layouts:
         _check_layout(path, layout)
     return mapping

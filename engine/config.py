@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import msgspec
 
 from engine.events import RegionCode
 from engine.identity import RegionRelation, region_relation
 
+T = TypeVar("T")
 Yuan = Annotated[float, msgspec.Meta(gt=0, le=100000)]
 
 
@@ -48,15 +49,22 @@ class ConfigError(ValueError):
     """A config file is wrong; the message names the file and the place."""
 
 
-def load_settings(path: Path) -> Settings:
+def load_toml(
+    path: Path, kind: type[T], error: type[ConfigError] = ConfigError, what: str = "config"
+) -> T:
+    """Read a TOML file into a typed, frozen struct; errors name the file and the field."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+        raise error(f"{path}: cannot read {what}: {exc}") from None
     try:
-        settings = msgspec.convert(raw, Settings)
+        return msgspec.convert(raw, kind)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise error(f"{path}: {exc}") from None
+
+
+def load_settings(path: Path) -> Settings:
+    settings = load_toml(path, Settings)
     codes = [r.code for r in settings.regions]
     duplicates = sorted({c for c in codes if codes.count(c) > 1})
     if duplicates:
