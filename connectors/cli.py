@@ -19,12 +19,17 @@ import click
 
 from connectors.files import Reject, ingest_file
 from connectors.mapping import Catalog, MappingError
+from connectors.replay import Delivery, ReplaySummary, plan_deliveries, replay
 from connectors.secrets import SecretError, pseudonymiser_from_env
 from connectors.summary import IngestSummary
+from detectors.catalog import EngineConfig, load_engine_config
+from engine.alert import Alert
 from engine.config import ConfigError, Settings, load_settings
+from engine.engine import Engine
 from engine.events import CST, Event, encode
 from engine.identity import Pseudonymiser
 from engine.schemas import CONTRACTS_DIR, published_schemas, render, write_schemas
+from engine.store import MemoryStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = Path(os.environ.get("LIFELINE_CONFIG_DIR", REPO_ROOT / "config"))
@@ -34,6 +39,14 @@ DEFAULT_SAMPLES = REPO_ROOT / "samples" / "departments"
 def _fail(message: str) -> None:
     click.secho(f"lifeline: {message}", fg="red", err=True)
     sys.exit(2)
+
+
+def _load_engine(config_dir: Path) -> tuple[EngineConfig, Catalog]:
+    try:
+        return load_engine_config(config_dir), Catalog.load(config_dir / "connectors")
+    except (ConfigError, MappingError) as exc:
+        _fail(str(exc))
+        raise AssertionError from exc  # unreachable: _fail exits
 
 
 def _load(config_dir: Path) -> tuple[Settings, Catalog]:
@@ -110,7 +123,41 @@ def describe(item: Event | Reject, verdict: str) -> str:
     return f"  {mark} {kind:<28} {str(person)[:20]:<20} {item.region} {when:<10} {where}{note}"
 
 
-def _write(handle: IO[bytes] | None, item: Event | Reject) -> None:
+def describe_alert(alert: Alert) -> str:
+    """An alert as a caseworker would read it on a console (reason text, no amounts)."""
+    who = (
+        f"member {alert.member.position} ({alert.member.relation})" if alert.member else "household"
+    )
+    head = (
+        f"  ⚑ {alert.direction.upper():<6} {alert.detector:<20} {alert.household} {who}, "
+        f"{alert.story.month}, {alert.severity}, {alert.status} r{alert.revision}"
+    )
+    return f"{head}\n      {alert.reason}"
+
+
+def alert_lines(summary: ReplaySummary) -> list[str]:
+    lines = [
+        f"alerts: {len({a.alert_id for a in summary.alerts})} ({len(summary.alerts)} revisions)"
+    ]
+    for (direction, detector), count in sorted(summary.by("direction", "detector").items()):
+        lines.append(f"  {direction:<6} {detector:<24} {count:>6}")
+    by_region = summary.by("region")
+    if by_region:
+        lines.append(
+            "alerts by region: " + ", ".join(f"{r[0]} {n}" for r, n in sorted(by_region.items()))
+        )
+    for operator in summary.operator:
+        lines.append(f"operator: {operator.message}")
+    held = summary.counts.get("held", 0)
+    lines.append(
+        f"engine: {summary.counts.get('months_decided', 0)} region-months decided, "
+        f"{held} records held for persons not (yet) enrolled, "
+        f"{summary.counts.get('released', 0)} released on enrolment"
+    )
+    return lines
+
+
+def _write(handle: IO[bytes] | None, item: Event | Reject | Alert) -> None:
     if handle is not None:
         handle.write(encode(item) + b"\n")
 
@@ -149,39 +196,55 @@ def main() -> None:
 def run(config_dir: Path, samples: Path, out_dir: Path, quiet: bool) -> None:
     """Run the embedded engine over the bundled sample department files.
 
-    No Kafka, no Redis: files are read through the department connectors,
-    validated and pseudonymised; events go to OUT/events.jsonl and rejects
-    with their reasons to OUT/rejects.jsonl.
+    No Kafka, no Redis: the in-process store. Files are read through the
+    department connectors in the order they arrived, validated and
+    pseudonymised, and their events run through the engine; alerts are
+    printed as they fire. Events go to OUT/events.jsonl, rejects with their
+    reasons to OUT/rejects.jsonl, alerts to OUT/alerts.jsonl.
     """
-    settings, catalog = _load(config_dir)
+    config, catalog = _load_engine(config_dir)
     pseudonymiser = _pseudonymiser()
-    files = _department_files([samples])
+    deliveries = plan_deliveries(samples)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = IngestSummary(settings=settings)
+    ingest = IngestSummary(settings=config.settings)
+    engine = Engine(config.settings, config.detectors, config.alert_maker(), MemoryStore())
     click.echo(
-        f"lifeline run: config {settings.config_version}, "
-        f"{len(catalog.mappings)} department mappings, "
-        f"pseudonym key '{pseudonymiser.key_id}', {len(files)} sample files in {samples}"
+        f"lifeline run: config {config.version}, {len(config.detectors)} detectors, "
+        f"{len(catalog.mappings)} department mappings, pseudonym key '{pseudonymiser.key_id}', "
+        f"{len(deliveries)} sample files in {samples}, in-process store"
     )
-    current = None
     with (
         (out_dir / "events.jsonl").open("wb") as events,
         (out_dir / "rejects.jsonl").open("wb") as rejects,
+        (out_dir / "alerts.jsonl").open("wb") as alerts,
     ):
-        for item, verdict in normalise(files, catalog, pseudonymiser, summary, _received_at(None)):
-            source = item.source if isinstance(item, Reject) else item.source.rsplit(":", 1)[0]
-            if source != current and not quiet:
-                current = source
-                click.echo(f"\n{Path(source).name}")
+
+        def on_file(delivery: Delivery) -> None:
+            if not quiet:
+                click.echo(
+                    f"\n{delivery.path.name}  (arrived {delivery.received_at:%Y-%m-%d %H:%M})"
+                )
+
+        def on_item(item: Event | Reject, verdict: str) -> None:
             _write(rejects if isinstance(item, Reject) else events, item)
             if not quiet:
                 click.echo(describe(item, verdict))
+
+        def on_alert(alert: Alert) -> None:
+            _write(alerts, alert)
+            if not quiet:
+                click.echo(describe_alert(alert))
+
+        summary = replay(
+            deliveries, catalog, pseudonymiser, engine,
+            ingest=ingest, on_file=on_file, on_item=on_item, on_alert=on_alert,
+        )  # fmt: skip
     click.echo("\nsummary")
-    for line in summary.lines():
+    for line in ingest.lines():
         click.echo(f"  {line}")
-    click.echo(
-        f"\nevents written to {out_dir / 'events.jsonl'}, rejects to {out_dir / 'rejects.jsonl'}"
-    )
+    for line in alert_lines(summary):
+        click.echo(f"  {line}")
+    click.echo(f"\nevents, rejects and alerts written to {out_dir}/")
 
 
 @main.command()

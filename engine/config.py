@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
@@ -30,9 +30,33 @@ class RegionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rural_line: Yuan
 
 
+Days = Annotated[int, msgspec.Meta(ge=0, le=3660)]
+Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+
+class EngineSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Time rules: when months close, how late records may correct them."""
+
+    grace_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 45
+    closing_departments: tuple[str, ...] = ("human_resources",)
+    min_batch_share: Share = 0.5
+    correction_months: Annotated[int, msgspec.Meta(ge=1, le=12)] = 4
+    source_skew_months: Annotated[int, msgspec.Meta(ge=0, le=6)] = 1
+    window_months: Annotated[int, msgspec.Meta(ge=13, le=36)] = 14
+    pending_horizon_days: Days = 92
+    retention_days: Days = 365
+
+
+class AlertSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    language: Literal["zh", "en"] = "zh"
+    cap_per_region_month: Annotated[int, msgspec.Meta(ge=1)] = 1000
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     config_version: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     regions: Annotated[list[RegionSettings], msgspec.Meta(min_length=1)]
+    engine: EngineSettings = EngineSettings()
+    alerts: AlertSettings = AlertSettings()
 
     def region(self, code: str) -> RegionSettings | None:
         return next((r for r in self.regions if r.code == code), None)

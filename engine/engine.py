@@ -1,0 +1,361 @@
+"""The step: a batch of events in, alerts out, state in the store.
+
+:meth:`Engine.process` is the one way a record reaches a household: resolved
+from person to household by the roster's dates, applied once, shown to the
+detectors, its findings turned into alerts. After the batch, months that can
+now be decided are decided, region by region and household by household in a
+fixed order, so that a replay decides exactly as the live run did. Time is the
+records' own: the latest arrival time seen is the engine's clock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import msgspec
+
+from engine import events as ev
+from engine.alert import Alert
+from engine.alerting import AlertMaker
+from engine.apply import Context, apply
+from engine.calendar import Calendar, Decision, covers, decode_calendar, encode_calendar
+from engine.config import RegionSettings, Settings
+from engine.directory import (
+    JOIN,
+    LEAVE,
+    Fact,
+    Held,
+    PersonIndex,
+    decode_index,
+    decode_pending,
+    encode_index,
+    encode_pending,
+)
+from engine.findings import Finding, View
+from engine.household import Change, event_month, forget_closed, new_household
+from engine.state import HouseholdState, decode_state, encode_state
+from engine.store import (
+    Store,
+    Workspace,
+    household_key,
+    pending_key,
+    person_key,
+    region_index,
+    region_key,
+)
+from engine.timeline import day_index, day_timestamp, first_day, month_name, month_of_day
+
+
+class DetectorLike(Protocol):
+    """What the engine needs of a detector (see detectors.base.Detector)."""
+
+    name: str
+
+    def on_record(self, view: View, event: ev.Event, change: Change) -> list[Finding]: ...
+    def on_month(self, view: View, month: int) -> list[Finding]: ...
+
+
+class OperatorAlert(msgspec.Struct, kw_only=True, frozen=True):
+    """For operators, not caseworkers: a department batch missing or too small."""
+
+    kind: str
+    region: str
+    month: str
+    departments: list[str]
+    message: str
+
+
+@dataclass
+class StepResult:
+    alerts: list[Alert] = field(default_factory=list)
+    operator: list[OperatorAlert] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        detectors: Sequence[DetectorLike],
+        alert_maker: AlertMaker,
+        store: Store,
+        *,
+        backfill_until: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.detectors = list(detectors)
+        self.alerts = alert_maker
+        self.store = store
+        self.regions: dict[str, RegionSettings] = {r.code: r for r in settings.regions}
+        self.backfill_day = day_index(backfill_until) if backfill_until else None
+        self.watermark = ""  # the latest arrival time seen: the engine's clock
+
+    # --- the batch ---------------------------------------------------------------------
+
+    def process(self, batch: Sequence[ev.Event]) -> StepResult:
+        step = _Step(self, Workspace(self.store))
+        step.prefetch(batch)
+        for event in batch:
+            step.one(event)
+        step.decide_months()
+        step.save()
+        return step.result
+
+
+class _Step:
+    """The working state of one batch (loaded once, saved once)."""
+
+    def __init__(self, engine: Engine, ws: Workspace) -> None:
+        self.engine = engine
+        self.ws = ws
+        self.settings = engine.settings.engine
+        self.result = StepResult()
+        self.households: dict[str, HouseholdState | None] = {}
+        self.indexes: dict[str, PersonIndex] = {}
+        self.calendars: dict[str, Calendar] = {}
+        self.redo: set[tuple[str, int]] = set()  # (household, month) to decide again
+        self.new_members: dict[str, set[str]] = {}  # region -> households added in this batch
+
+    # --- loading and saving ------------------------------------------------------------
+
+    def prefetch(self, batch: Sequence[ev.Event]) -> None:
+        persons = {p for e in batch for p in _persons(e)}
+        self.ws.prefetch(
+            [person_key(p) for p in persons] + [region_key(r) for r in self.engine.regions]
+        )
+        households = {getattr(e, "household", None) for e in batch} - {None}
+        for person in persons:
+            households.update(self.index(person).households())
+        self.ws.prefetch(household_key(h) for h in households if h)
+
+    def index(self, person: str) -> PersonIndex:
+        if person not in self.indexes:
+            self.indexes[person] = decode_index(self.ws.get(person_key(person)))
+        return self.indexes[person]
+
+    def household(self, household: str) -> HouseholdState | None:
+        if household not in self.households:
+            blob = self.ws.get(household_key(household))
+            self.households[household] = decode_state(blob) if blob else None
+        return self.households[household]
+
+    def calendar(self, region: str) -> Calendar:
+        if region not in self.calendars:
+            book = decode_calendar(self.ws.get(region_key(region)))
+            self.calendars[region] = Calendar(region, book, self.settings)
+        return self.calendars[region]
+
+    def save(self) -> None:
+        keep = self.settings.correction_months + self.settings.source_skew_months
+        for household, state in self.households.items():
+            if state is not None:
+                # Forget what no record can correct any more: a function of the
+                # household's own records, so every arrival order forgets the same.
+                forget_closed(state, state.latest - keep + 1)
+                self.ws.put(household_key(household), encode_state(state))
+        for person, index in self.indexes.items():
+            self.ws.put(person_key(person), encode_index(index) if index.facts else None)
+        for region, calendar in self.calendars.items():
+            self.ws.put(region_key(region), encode_calendar(calendar.book))
+        self.ws.commit()
+
+    # --- one record --------------------------------------------------------------------
+
+    def one(self, event: ev.Event) -> None:
+        if event.received_at > self.engine.watermark:
+            self.engine.watermark = event.received_at
+        kind = str(event.__struct_config__.tag)
+        self.result.counts[f"in:{kind}"] += 1
+        if isinstance(event, ev.BatchEnd):
+            self.batch_end(event)
+        elif kind.startswith("roster."):
+            self.roster(event)
+        else:
+            self.person_record(event)
+
+    def batch_end(self, event: ev.BatchEnd) -> None:
+        for region in sorted(self.engine.regions):
+            if covers(event.region, region):
+                self.calendar(region).add_batch(
+                    event.department, event.region, event_month(event), int(event.record_count)
+                )
+
+    def roster(self, event: ev.Event) -> None:
+        household: str = getattr(event, "household")  # noqa: B009 - every roster kind has one
+        state = self.household(household)
+        if state is None:
+            if not isinstance(event, ev.RosterEnrolled):
+                # A roster change for a household not enrolled (yet): keep it until it is.
+                self.hold(f"household:{household}", event)
+                return
+            if event.region not in self.engine.regions:
+                self.result.counts["roster_outside_monitored_regions"] += 1
+                return
+            state = new_household(event, self.settings.window_months)
+            self.households[household] = state
+            self.ws.index_add(region_index(state.region), household)
+            self.new_members.setdefault(state.region, set()).add(household)
+        self.apply_to(state, event)
+        day = day_index(event.event_time)
+        if isinstance(event, ev.RosterEnrolled):
+            for member in event.members:
+                self.join(member.person, day, household)
+            self.release(f"household:{household}")
+        elif isinstance(event, ev.RosterMemberAdded):
+            self.join(event.person, day, household)
+        elif isinstance(event, ev.RosterMemberRemoved):
+            self.index(event.person).add(Fact(day, LEAVE, household))
+        elif isinstance(event, ev.RosterExited):
+            for leaving in state.members:
+                self.index(leaving.person).add(Fact(day, LEAVE, household))
+
+    def join(self, person: str, day: int, household: str) -> None:
+        if self.index(person).add(Fact(day, JOIN, household)):
+            self.release(person)
+
+    def person_record(self, event: ev.Event) -> None:
+        person: str = getattr(event, "person", "")
+        day = day_index(event.event_time)
+        index = self.index(person)
+        household = index.household_at(day) or index.joined_after(
+            day, self.settings.pending_horizon_days
+        )
+        state = self.household(household) if household else None
+        if state is None:
+            self.hold(person, event)
+            return
+        self.apply_to(state, event)
+
+    def apply_to(self, state: HouseholdState, event: ev.Event) -> None:
+        calendar = self.calendar(state.region)
+        month = event_month(event)
+        calendar.note_month(month)
+        # A record is too late when its month is more than correction_months
+        # before its own arrival (a fact about the record alone), or before what
+        # this household's ledger still remembers (which, while departments'
+        # deliveries stay within source_skew_months of each other, is the same
+        # in every arrival order). The second rule makes replays of old records
+        # harmless once their ledger entries are forgotten.
+        arrived = month_of_day(day_index(event.received_at))
+        remembered = (
+            state.latest - self.settings.correction_months - self.settings.source_skew_months + 1
+        )
+        open_from = max(arrived - self.settings.correction_months + 1, remembered)
+        state.latest = max(state.latest, arrived)
+        change = apply(state, event, Context(self.settings.window_months, open_from))
+        self.result.counts[f"applied:{change.outcome}"] += 1
+        if not change.changed:
+            return
+        view = View(state, self.engine.regions.get(state.region), calendar.book.decided)
+        findings = [f for d in self.engine.detectors for f in d.on_record(view, event, change)]
+        silent = (
+            self.engine.backfill_day is not None
+            and day_index(event.event_time) <= self.engine.backfill_day
+        )
+        self.emit(state, calendar, findings, silent=silent)
+        if change.month is not None and change.month <= calendar.book.decided:
+            self.redo.add((state.household, change.month))  # a late record: decide again
+
+    # --- records waiting for their person or household --------------------------------
+
+    def hold(self, owner: str, event: ev.Event) -> None:
+        key = pending_key(owner)
+        pending = decode_pending(self.ws.get(key))
+        blob = ev.encode(event)
+        if any(h.event == blob for h in pending.records):
+            return
+        pending.records.append(Held(day_index(event.event_time), blob))
+        self.ws.put(key, encode_pending(pending))
+        self.result.counts["held"] += 1
+
+    def release(self, owner: str) -> None:
+        key = pending_key(owner)
+        pending = decode_pending(self.ws.get(key))
+        if not pending.records:
+            return
+        self.ws.put(key, None)
+        for held in sorted(pending.records, key=lambda h: h.day):
+            self.result.counts["released"] += 1
+            self.one(ev.decode_event(held.event))
+
+    # --- month decisions ---------------------------------------------------------------
+
+    def decide_months(self) -> None:
+        watermark_day = day_index(self.engine.watermark) if self.engine.watermark else -1
+        for region in sorted(self.engine.regions):
+            calendar = self.calendar(region)
+            for decision in calendar.decide(watermark_day):
+                self.decide(region, decision)
+            for month in calendar.completed_late():
+                self.decide(region, Decision(month, True, ()), again=True)
+        for household, month in sorted(self.redo):
+            state = self.household(household)
+            if state is not None:
+                self.decide_household(state, Decision(month, True, ()), again=True)
+
+    def region_households(self, region: str) -> list[str]:
+        stored = self.ws.store.index_members(region_index(region))
+        return sorted(set(stored) | self.new_members.get(region, set()))
+
+    def decide(self, region: str, decision: Decision, again: bool = False) -> None:
+        self.result.counts["months_decided"] += 1
+        if not decision.complete:
+            self.result.operator.append(
+                OperatorAlert(
+                    kind="batch_missing_or_small",
+                    region=region,
+                    month=month_name(decision.month),
+                    departments=list(decision.missing),
+                    message=(
+                        f"{', '.join(decision.missing)}: end-of-batch for region {region} month "
+                        f"{month_name(decision.month)} missing or far below its usual size; "
+                        "decisions that rest on absent records wait for it"
+                    ),
+                )
+            )
+        households = self.region_households(region)
+        self.ws.prefetch(household_key(h) for h in households)
+        for household in households:
+            state = self.household(household)
+            if state is not None:
+                self.decide_household(state, decision, again)
+
+    def decide_household(self, state: HouseholdState, decision: Decision, again: bool) -> None:
+        month = decision.month
+        if state.exited is not None and state.exited < first_day(month):
+            return
+        if month <= state.decided and not again:
+            return
+        calendar = self.calendar(state.region)
+        view = View(state, self.engine.regions.get(state.region), calendar.book.decided)
+        findings = [f for d in self.engine.detectors for f in d.on_month(view, month)]
+        end_of_month = first_day(month + 1)
+        silent = self.engine.backfill_day is not None and end_of_month <= self.engine.backfill_day
+        self.emit(state, calendar, findings, silent=silent, decided_month=month)
+        state.decided = max(state.decided, month)
+
+    def emit(
+        self,
+        state: HouseholdState,
+        calendar: Calendar,
+        findings: list[Finding],
+        *,
+        silent: bool,
+        decided_month: int | None = None,
+    ) -> None:
+        processed_at = self.engine.watermark or day_timestamp(0)
+        alerts = self.engine.alerts.reconcile(
+            state, calendar.book, findings, processed_at, decided_month, silent
+        )
+        self.result.alerts.extend(alerts)
+
+
+def _persons(event: ev.Event) -> Iterable[str]:
+    person = getattr(event, "person", None)
+    if person:
+        yield person
+    if isinstance(event, ev.RosterEnrolled):
+        yield from (m.person for m in event.members)

@@ -1,0 +1,174 @@
+"""Applying records to a household's state, and the figures detectors read.
+
+:func:`apply` is the only place a record changes a household. It returns a
+:class:`Change` saying what the record did (nothing, for a repeat), so that
+detectors see both the record and what it changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from engine import events as ev
+from engine.config import RegionSettings
+from engine.state import (
+    BENEFIT,
+    DEPOSIT,
+    MEDICAL,
+    PENSION,
+    STATE_VERSION,
+    WAGE,
+    Entry,
+    HouseholdState,
+    MemberState,
+)
+from engine.timeline import day_index, month_index, month_of_day
+
+NEW, REPEAT, CORRECTION, TOO_LATE, IGNORED = "new", "repeat", "correction", "too_late", "ignored"
+
+
+@dataclass
+class Change:
+    """What one record did to a household."""
+
+    outcome: str  # NEW, REPEAT, CORRECTION, TOO_LATE or IGNORED
+    position: int = 0  # the member concerned (0: the household)
+    month: int | None = None  # the month whose amounts changed
+    previous: Mapping[str, object] = field(default_factory=dict)  # values before, for detectors
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome in (NEW, CORRECTION)
+
+
+def short_hash(hex_digits: str) -> int:
+    """32 bits of a hex digest: enough to tell records of one household apart."""
+    return int(hex_digits[:8], 16)
+
+
+def new_household(event: ev.RosterEnrolled, window_months: int) -> HouseholdState:
+    day = day_index(event.event_time)
+    return HouseholdState(
+        v=STATE_VERSION,
+        household=event.household,
+        region=event.region,
+        scheme=event.scheme,
+        enrolled=day,
+        members=[],
+        base_month=month_of_day(day) - window_months + 1,
+    )
+
+
+# --- the monthly window ------------------------------------------------------------
+
+
+def _series(state: HouseholdState, source: int, position: int) -> list[int]:
+    if source == WAGE:
+        member = state.member_at(position)
+        return member.wages if member is not None else []
+    return {PENSION: state.pension, BENEFIT: state.benefit, MEDICAL: state.medical}.get(source, [])
+
+
+def _roll(state: HouseholdState, month: int, window: int) -> None:
+    """Move the window forward so that ``month`` is its last position."""
+    shift = month - (state.base_month + window - 1)
+    if shift <= 0:
+        return
+    for series in [state.pension, state.benefit, state.medical, *(m.wages for m in state.members)]:
+        del series[: min(shift, len(series))]
+    state.base_month += shift
+
+
+def amount_at(series: list[int], state: HouseholdState, month: int) -> int:
+    slot = month - state.base_month
+    return series[slot] if 0 <= slot < len(series) else 0
+
+
+def _add(state: HouseholdState, series: list[int], month: int, amount: int) -> None:
+    slot = month - state.base_month
+    if slot < 0:
+        return
+    if len(series) <= slot:
+        series.extend([0] * (slot + 1 - len(series)))
+    series[slot] += amount
+
+
+def apply_amount(
+    state: HouseholdState,
+    *,
+    source: int,
+    position: int,
+    month: int,
+    key: int,
+    fingerprint: int,
+    amount: int,
+    window: int,
+    open_from: int,
+) -> Change:
+    """Add a monthly amount once; a repeat does nothing, a correction replaces.
+
+    ``open_from`` is the oldest month that can still be corrected: the ledger
+    forgets entries before it (bounded idempotency), so a record for an older
+    month is too late to apply safely.
+    """
+    if month < open_from or month < state.base_month:
+        return Change(TOO_LATE, position, month)
+    _roll(state, month, window)
+    existing = next((e for e in state.ledger if e.key == key and e.source == source), None)
+    if existing is not None and existing.fingerprint == fingerprint:
+        return Change(REPEAT, position, month)
+    series = _series(state, source, position)
+    outcome = NEW
+    previous: Mapping[str, object] = {}
+    if existing is not None:
+        if source != DEPOSIT:
+            _add(state, _series(state, source, existing.position), existing.month, -existing.amount)
+        previous = {"amount": existing.amount, "month": existing.month}
+        state.ledger.remove(existing)
+        outcome = CORRECTION
+    if source != DEPOSIT:
+        _add(state, series, month, amount)
+    state.ledger.append(Entry(month, source, position, key, fingerprint, amount))
+    return Change(outcome, position, month, previous)
+
+
+def forget_closed(state: HouseholdState, open_from: int) -> None:
+    """Drop ledger entries of months that can no longer be corrected."""
+    state.ledger = [e for e in state.ledger if e.month >= open_from]
+
+
+# --- derived figures -----------------------------------------------------------------
+
+
+def member_income(state: HouseholdState, member: MemberState, month: int) -> int:
+    return amount_at(member.wages, state, month)
+
+
+def household_income(state: HouseholdState, month: int) -> int:
+    wages = sum(amount_at(m.wages, state, month) for m in state.members)
+    return wages + amount_at(state.pension, state, month) + amount_at(state.benefit, state, month)
+
+
+def members_on(state: HouseholdState, day: int) -> list[MemberState]:
+    """Members who belong to the household and are alive on ``day``."""
+    return [m for m in state.members if m.active(day) and m.alive_at(day)]
+
+
+def income_share(state: HouseholdState, member: MemberState, months: list[int]) -> float:
+    """The member's share of household income over ``months`` (0 when there was none)."""
+    total = sum(household_income(state, m) for m in months)
+    if total <= 0:
+        return 0.0
+    return sum(member_income(state, member, m) for m in months) / total
+
+
+def local_line(state: HouseholdState, region: RegionSettings | None) -> float | None:
+    if region is None:
+        return None
+    return region.rural_line if state.residence == "rural" else region.urban_line
+
+
+def event_month(event: ev.Event) -> int:
+    month = getattr(event, "month", None)
+    return month_index(month) if month else month_of_day(day_index(event.event_time))

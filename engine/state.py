@@ -1,0 +1,133 @@
+"""What the engine keeps per household, and its compact binary form.
+
+A household's state is one msgpack blob of array-like structs (no field names
+on the wire): members with their place and life flags, a rolling window of
+monthly amounts (each member's wages; the household's pensions, benefits and
+out-of-pocket medical spending), a bounded ledger of the records applied in
+the months that can still be corrected (which is also what makes re-applying
+a record a no-op), asset flags, detector and model state, and what was
+already alerted. ``STATE_VERSION`` is stored first so a later version can
+migrate old blobs.
+
+Amounts are whole yuan (ints pack small); days and months are indexes from
+:mod:`engine.timeline`.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+STATE_VERSION = 1
+
+# Sources of the monthly ledger.
+WAGE, PENSION, BENEFIT, MEDICAL, DEPOSIT = 1, 2, 3, 4, 5
+SOURCE_NAMES = {
+    WAGE: "wage",
+    PENSION: "pension",
+    BENEFIT: "unemployment_benefit",
+    MEDICAL: "medical_out_of_pocket",
+    DEPOSIT: "deposit",
+}
+
+
+class MemberState(msgspec.Struct, array_like=True, omit_defaults=True):
+    """One member: who (pseudonym), where in the household, and what happened to them."""
+
+    person: str
+    position: int
+    relation: str
+    joined: int  # day index of the roster record that added them
+    left: int | None = None  # day removed from the household
+    died: int | None = None  # day of death (registration)
+    disability: int = 0  # certified level, 1 most severe; 0 none
+    moved_out: int | None = None  # day their registration moved out of the county
+    moved_to: str | None = None
+    employers: list[str] = []  # employers with an open employment (employment.started)
+    wages: list[int] = []  # monthly wages, aligned with HouseholdState.base_month
+
+    def active(self, day: int) -> bool:
+        return self.joined <= day and (self.left is None or day < self.left)
+
+    def alive_at(self, day: int) -> bool:
+        return self.died is None or day < self.died
+
+
+class Entry(msgspec.Struct, array_like=True):
+    """One applied record in a correctable month: enough to undo or skip it."""
+
+    month: int
+    source: int
+    position: int  # the member it belongs to (0: the household)
+    key: int  # 32 bits of the event id
+    fingerprint: int  # 32 bits of the record's fingerprint
+    amount: int  # whole yuan
+
+
+class AlertRecord(msgspec.Struct, array_like=True):
+    """An alert already raised, so later evidence revises it instead of repeating it."""
+
+    alert_id: str
+    detector: str
+    month: int  # the month of its story
+    revision: int
+    status: str
+    digest: int  # 32 bits of its evidence, to tell an update from a repeat
+
+
+class HouseholdState(msgspec.Struct, array_like=True, omit_defaults=True):
+    v: int
+    household: str
+    region: str
+    scheme: str
+    enrolled: int  # day
+    members: list[MemberState]
+    base_month: int  # month index of position 0 of every monthly list
+    residence: str | None = None
+    exited: int | None = None  # day
+    declared_income: int = 0
+    monthly_benefit: int = 0
+    pension: list[int] = []
+    benefit: list[int] = []
+    medical: list[int] = []
+    ledger: list[Entry] = []
+    assets: dict[
+        str, int
+    ] = {}  # kind -> day first registered (property, vehicle, company, deposit)
+    decided: int = -1  # the last month index evaluated at month close
+    latest: int = 0  # the latest month any of its records arrived in
+    alerts: list[AlertRecord] = []
+    cooldown: dict[str, int] = {}  # detector -> day of its last alert for this household
+    models: dict[str, list[float]] = {}  # per-household model state, by detector
+
+    def member(self, person: str) -> MemberState | None:
+        return next((m for m in self.members if m.person == person), None)
+
+    def member_at(self, position: int) -> MemberState | None:
+        return next((m for m in self.members if m.position == position), None)
+
+
+# Deterministic: dict keys sorted, so equal states are equal bytes.
+_encoder = msgspec.msgpack.Encoder(order="deterministic")
+_decoder = msgspec.msgpack.Decoder(HouseholdState)
+
+
+class StateError(ValueError):
+    """A stored state cannot be read (corrupt, or of an unknown version)."""
+
+
+def encode_state(state: HouseholdState) -> bytes:
+    """The blob; lists whose order is only the order records arrived in are sorted first."""
+    state.members.sort(key=lambda m: m.position)
+    state.ledger.sort(key=lambda e: (e.month, e.source, e.position, e.key))
+    state.alerts.sort(key=lambda a: (a.month, a.alert_id))
+    return _encoder.encode(state)
+
+
+def decode_state(blob: bytes) -> HouseholdState:
+    try:
+        state = _decoder.decode(blob)
+    except msgspec.DecodeError as exc:
+        raise StateError(f"household state cannot be decoded: {exc}") from None
+    if state.v != STATE_VERSION:
+        raise StateError(f"household state version {state.v} is not {STATE_VERSION}")
+    return state

@@ -1,0 +1,157 @@
+"""The one small protocol between the engine and where its state lives.
+
+State is bytes under string keys, grouped so that everything about one
+household lives under one hash tag (``hh:{H123}``): Redis Cluster keeps such
+keys on one slot, so a household's update can be one atomic write. Indexes
+(the households of a region) are sets. :class:`MemoryStore` is the embedded
+default; the Redis store lives in ``connectors/`` and passes the same
+contract suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+def household_key(household: str) -> str:
+    return f"hh:{{{household}}}"
+
+
+def person_key(person: str) -> str:
+    return f"ps:{{{person}}}"
+
+
+def pending_key(person: str) -> str:
+    return f"pd:{{{person}}}"
+
+
+def region_key(region: str) -> str:
+    return f"rg:{{{region}}}"
+
+
+def region_index(region: str) -> str:
+    """The set of households monitored in a region."""
+    return f"rg:{{{region}}}:households"
+
+
+@dataclass(frozen=True)
+class WriteGroup:
+    """Writes that must land together or not at all (one hash tag)."""
+
+    values: Mapping[str, bytes | None]  # None deletes
+    index_add: Sequence[tuple[str, str]] = ()  # (index, member)
+    index_remove: Sequence[tuple[str, str]] = ()
+
+
+class Store(Protocol):
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Values of the keys, in order (None where absent)."""
+        ...
+
+    def write(self, groups: Sequence[WriteGroup]) -> None:
+        """Apply the groups; each group is atomic."""
+        ...
+
+    def index_members(self, index: str) -> list[str]:
+        """Members of an index set, sorted."""
+        ...
+
+
+@dataclass
+class MemoryStore:
+    """The embedded default: a dict of blobs and a dict of sets, in this process."""
+
+    values: dict[str, bytes] = field(default_factory=dict)
+    indexes: dict[str, set[str]] = field(default_factory=dict)
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [self.values.get(key) for key in keys]
+
+    def write(self, groups: Sequence[WriteGroup]) -> None:
+        for group in groups:
+            for key, value in group.values.items():
+                if value is None:
+                    self.values.pop(key, None)
+                else:
+                    self.values[key] = value
+            for index, member in group.index_add:
+                self.indexes.setdefault(index, set()).add(member)
+            for index, member in group.index_remove:
+                self.indexes.get(index, set()).discard(member)
+
+    def index_members(self, index: str) -> list[str]:
+        return sorted(self.indexes.get(index, ()))
+
+    def size_bytes(self, prefix: str = "") -> int:
+        return sum(len(v) for k, v in self.values.items() if k.startswith(prefix))
+
+
+class Workspace:
+    """The state one batch reads and writes: loaded once, written once.
+
+    Reads go to the store in bulk (:meth:`prefetch`); a key read again comes
+    from here. Writes are kept until :meth:`commit`, which sends them as one
+    atomic group per hash tag.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._loaded: dict[str, bytes | None] = {}
+        self._dirty: dict[str, bytes | None] = {}
+        self._index_add: list[tuple[str, str]] = []
+        self._index_remove: list[tuple[str, str]] = []
+        self.reads = 0
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        missing = sorted({k for k in keys if k not in self._loaded and k not in self._dirty})
+        if missing:
+            self.reads += 1
+            for key, value in zip(missing, self.store.get_many(missing), strict=True):
+                self._loaded[key] = value
+
+    def get(self, key: str) -> bytes | None:
+        if key in self._dirty:
+            return self._dirty[key]
+        if key not in self._loaded:
+            self.prefetch([key])
+        return self._loaded[key]
+
+    def put(self, key: str, value: bytes | None) -> None:
+        self._dirty[key] = value
+
+    def index_add(self, index: str, member: str) -> None:
+        self._index_add.append((index, member))
+
+    def index_remove(self, index: str, member: str) -> None:
+        self._index_remove.append((index, member))
+
+    def commit(self) -> int:
+        """Write what changed, one atomic group per hash tag; returns the groups written."""
+        groups: dict[str, dict[str, bytes | None]] = {}
+        for key, value in self._dirty.items():
+            if self._loaded.get(key, b"\0absent") == value:
+                continue  # unchanged: a replayed record writes nothing
+            groups.setdefault(_tag(key), {})[key] = value
+        adds: dict[str, list[tuple[str, str]]] = {}
+        for index, member in self._index_add:
+            adds.setdefault(_tag(index), []).append((index, member))
+        removes: dict[str, list[tuple[str, str]]] = {}
+        for index, member in self._index_remove:
+            removes.setdefault(_tag(index), []).append((index, member))
+        tags = sorted(set(groups) | set(adds) | set(removes))
+        self.store.write(
+            [WriteGroup(groups.get(t, {}), adds.get(t, ()), removes.get(t, ())) for t in tags]
+        )
+        self._loaded.update(self._dirty)
+        self._dirty.clear()
+        self._index_add.clear()
+        self._index_remove.clear()
+        return len(tags)
+
+
+def _tag(key: str) -> str:
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    return key[start + 1 : end] if start >= 0 and end > start + 1 else key
