@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-import detectors.events  # noqa: F401  (registers the record rules)
+import detectors.events
+import detectors.monthly  # noqa: F401  (registers the month rules)
 from detectors.base import REGISTRY, Detector, build
 from engine.alerting import AlertMaker, DetectorPolicy, Templates
 from engine.config import ConfigError, Settings, load_settings, load_toml
@@ -60,10 +61,6 @@ class EngineConfig:
         )
 
 
-def _monthly(detector: Detector) -> bool:
-    return type(detector).on_month is not Detector.on_month
-
-
 def config_version(config_dir: Path, label: str) -> str:
     """``<label>+<8 hex digits>``: the label from lifeline.toml and a hash of the files."""
     digest = hashlib.sha256()
@@ -88,7 +85,6 @@ def load_detectors(path: Path) -> tuple[tuple[Detector, ...], dict[str, Detector
             direction=REGISTRY[spec.name].direction,
             severity=spec.severity,
             cooldown_days=spec.cooldown_days,
-            monthly=_monthly(detector),
         )
     return tuple(built), policies
 

@@ -12,7 +12,7 @@ import msgspec
 
 from detectors.base import Detector, Evidence, Finding, View, register
 from engine import events as ev
-from engine.household import Change, event_month, income_share
+from engine.household import Change, amount_at, event_month, household_income, income_share
 from engine.identity import RegionRelation, region_relation
 from engine.state import BENEFIT, DEPOSIT, MEDICAL, PENSION, WAGE, MemberState
 from engine.timeline import day_index, day_timestamp, first_day, month_name, month_of_day
@@ -286,8 +286,42 @@ class SpendingSpike(Detector):
     baseline) is evaluated when a month is decided.
     """
 
-    def __init__(self, min_out_of_pocket: Yuan = 10000) -> None:
+    def __init__(
+        self,
+        min_out_of_pocket: Yuan = 10000,
+        share_of_income: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.5,
+        min_month_amount: Yuan = 2000,
+    ) -> None:
         self.min_out_of_pocket = min_out_of_pocket
+        self.share_of_income = share_of_income
+        self.min_month_amount = min_month_amount
+
+    def on_month(self, view: View, month: int) -> list[Finding]:
+        state = view.state
+        spent = amount_at(state.medical, state, month)
+        if spent < self.min_month_amount:
+            return []
+        income = sum(household_income(state, m) for m in range(month - 2, month + 1)) / 3
+        if spent < self.share_of_income * income:
+            return []
+        return [
+            Finding(
+                self.name,
+                f"month:{month_name(month)}",
+                month,
+                0,
+                rule=(
+                    f"out-of-pocket medical spending of a month at least "
+                    f"{self.share_of_income:.0%} of household monthly income"
+                ),
+                values={
+                    "basis": "one_month",
+                    "out_of_pocket": spent,
+                    "monthly_income": round(income),
+                    "share": round(spent / income, 2) if income else None,
+                },
+            )
+        ]
 
     def on_record(self, view: View, event: ev.Event, change: Change) -> list[Finding]:
         if not (
@@ -307,6 +341,7 @@ class SpendingSpike(Detector):
                     "yuan out of pocket"
                 ),
                 values={
+                    "basis": "one_stay",
                     "out_of_pocket": event.out_of_pocket,
                     "total_cost": event.total_cost,
                     "major_illness": event.major_illness,

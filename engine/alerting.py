@@ -64,7 +64,6 @@ class DetectorPolicy:
     direction: str
     severity: str
     cooldown_days: int
-    monthly: bool  # its findings come from month decisions (and can be withdrawn by them)
 
 
 @dataclass(frozen=True)
@@ -157,7 +156,9 @@ class AlertMaker:
         for finding in findings:
             alert_id = alert_id_for(state.household, finding.detector, finding.trigger)
             seen.add(alert_id)
-            alert = self._one(state, book, finding, alert_id, processed_at)
+            alert = self._one(
+                state, book, finding, alert_id, processed_at, decided_month is not None
+            )
             if alert is not None and not silent:
                 out.append(alert)
         if decided_month is not None:
@@ -165,7 +166,7 @@ class AlertMaker:
                 policy = self.policies.get(record.detector)
                 if (
                     policy is not None
-                    and policy.monthly
+                    and record.monthly
                     and record.month == decided_month
                     and record.alert_id not in seen
                     and record.status not in ("withdrawn",)
@@ -184,6 +185,7 @@ class AlertMaker:
         finding: Finding,
         alert_id: str,
         processed_at: str,
+        monthly: bool,
     ) -> Alert | None:
         policy = self.policies[finding.detector]
         digest = _digest(finding)
@@ -205,7 +207,7 @@ class AlertMaker:
         raised = book.alerts.get(finding.month, 0)
         status = "raised" if raised < self.cap else "capped"
         book.alerts[finding.month] = raised + 1
-        record = AlertRecord(alert_id, finding.detector, finding.month, 1, status, digest)
+        record = AlertRecord(alert_id, finding.detector, finding.month, 1, status, digest, monthly)
         state.alerts.append(record)
         state.cooldown[finding.detector] = day
         self.counts[status] += 1

@@ -150,13 +150,14 @@ def _employment(started: bool) -> Handler:
         if member is None:
             return Change(IGNORED)
         employer: str = getattr(event, "employer", "")
-        open_now = employer in member.employers
-        if open_now == started:
+        day = day_index(event.event_time)
+        mark = day if started else -day - 1
+        known = member.jobs.get(employer)
+        if known == mark:
             return Change(REPEAT, member.position)
-        if started:
-            member.employers = sorted([*member.employers, employer])
-        else:
-            member.employers = [e for e in member.employers if e != employer]
+        if known is not None and abs(known) > abs(mark):
+            return Change(REPEAT, member.position)  # an older change of the same job: already past
+        member.jobs = {**member.jobs, employer: mark}
         return Change(NEW, member.position)
 
     return handle

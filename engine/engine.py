@@ -294,7 +294,8 @@ class _Step:
         for household, month in sorted(self.redo):
             state = self.household(household)
             if state is not None:
-                self.decide_household(state, Decision(month, True, ()), again=True)
+                complete = month not in self.calendar(state.region).book.incomplete
+                self.decide_household(state, Decision(month, complete, ()), again=True)
 
     def region_households(self, region: str) -> list[str]:
         stored = self.ws.store.index_members(region_index(region))
@@ -330,7 +331,9 @@ class _Step:
         if month <= state.decided and not again:
             return
         calendar = self.calendar(state.region)
-        view = View(state, self.engine.regions.get(state.region), calendar.book.decided)
+        view = View(
+            state, self.engine.regions.get(state.region), calendar.book.decided, decision.complete
+        )
         findings = [f for d in self.engine.detectors for f in d.on_month(view, month)]
         end_of_month = first_day(month + 1)
         silent = self.engine.backfill_day is not None and end_of_month <= self.engine.backfill_day

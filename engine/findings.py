@@ -44,3 +44,4 @@ class View:
     state: HouseholdState
     region: RegionSettings | None
     decided: int  # the last month decided for the household's region (-1: none yet)
+    complete: bool = True  # the month being decided has every batch: absence means something

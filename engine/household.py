@@ -23,7 +23,7 @@ from engine.state import (
     HouseholdState,
     MemberState,
 )
-from engine.timeline import day_index, month_index, month_of_day
+from engine.timeline import day_index, first_day, month_index, month_of_day
 
 NEW, REPEAT, CORRECTION, TOO_LATE, IGNORED = "new", "repeat", "correction", "too_late", "ignored"
 
@@ -57,6 +57,7 @@ def new_household(event: ev.RosterEnrolled, window_months: int) -> HouseholdStat
         enrolled=day,
         members=[],
         base_month=month_of_day(day) - window_months + 1,
+        since=month_of_day(day),
     )
 
 
@@ -118,6 +119,7 @@ def apply_amount(
     existing = next((e for e in state.ledger if e.key == key and e.source == source), None)
     if existing is not None and existing.fingerprint == fingerprint:
         return Change(REPEAT, position, month)
+    state.since = month if state.since < 0 else min(state.since, month)
     series = _series(state, source, position)
     outcome = NEW
     previous: Mapping[str, object] = {}
@@ -161,6 +163,17 @@ def income_share(state: HouseholdState, member: MemberState, months: list[int]) 
     if total <= 0:
         return 0.0
     return sum(member_income(state, member, m) for m in months) / total
+
+
+def known(state: HouseholdState, month: int) -> bool:
+    """Does the household's history reach back to ``month`` (and is it still in the window)?"""
+    return state.since >= 0 and state.since <= month and month >= state.base_month
+
+
+def per_capita(state: HouseholdState, month: int) -> float | None:
+    """Household income per living member in the month (None if nobody is left)."""
+    people = len(members_on(state, first_day(month + 1) - 1))
+    return household_income(state, month) / people if people else None
 
 
 def local_line(state: HouseholdState, region: RegionSettings | None) -> float | None:

@@ -42,7 +42,7 @@ class MemberState(msgspec.Struct, array_like=True, omit_defaults=True):
     disability: int = 0  # certified level, 1 most severe; 0 none
     moved_out: int | None = None  # day their registration moved out of the county
     moved_to: str | None = None
-    employers: list[str] = []  # employers with an open employment (employment.started)
+    jobs: dict[str, int] = {}  # employer -> day started (positive) or ended (negative, -day-1)
     wages: list[int] = []  # monthly wages, aligned with HouseholdState.base_month
 
     def active(self, day: int) -> bool:
@@ -72,6 +72,7 @@ class AlertRecord(msgspec.Struct, array_like=True):
     revision: int
     status: str
     digest: int  # 32 bits of its evidence, to tell an update from a repeat
+    monthly: bool = False  # raised by a month decision, so a re-decision can withdraw it
 
 
 class HouseholdState(msgspec.Struct, array_like=True, omit_defaults=True):
@@ -95,6 +96,7 @@ class HouseholdState(msgspec.Struct, array_like=True, omit_defaults=True):
     ] = {}  # kind -> day first registered (property, vehicle, company, deposit)
     decided: int = -1  # the last month index evaluated at month close
     latest: int = 0  # the latest month any of its records arrived in
+    since: int = -1  # the earliest month the household has records for (its known history)
     alerts: list[AlertRecord] = []
     cooldown: dict[str, int] = {}  # detector -> day of its last alert for this household
     models: dict[str, list[float]] = {}  # per-household model state, by detector

@@ -1,0 +1,303 @@
+"""Rules judged when a month is decided: income, the line, jobs, spending.
+
+A decided month is compared with what the household's own history predicts:
+its recent level, adjusted by what the same month did last year, so that a
+winter without construction wages, seen the winter before, is not news.
+Rules that rest on something absent (wages that stopped) run only on months
+whose batches all arrived (``view.complete``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from detectors.base import Detector, Evidence, Finding, View, register
+from engine import events as ev
+from engine.household import (
+    NEW,
+    Change,
+    amount_at,
+    event_month,
+    household_income,
+    income_share,
+    known,
+    local_line,
+    member_income,
+    per_capita,
+)
+from engine.state import HouseholdState, MemberState
+from engine.timeline import month_name
+
+Share = Annotated[float, msgspec.Meta(gt=0, le=1)]
+Yuan = Annotated[float, msgspec.Meta(ge=0)]
+Months = Annotated[int, msgspec.Meta(ge=1, le=6)]
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def seasonal_factor(state: HouseholdState, month: int) -> float | None:
+    """How the same month last year compared with the three months before it (None: unknown)."""
+    last_year = month - 12
+    if not known(state, last_year - 3):
+        return None
+    before = _mean([household_income(state, m) for m in range(last_year - 3, last_year)])
+    if before <= 0:
+        return None
+    return min(household_income(state, last_year) / before, 2.0)
+
+
+def predicted_income(state: HouseholdState, month: int, base: int) -> float:
+    """What the household's history predicts for ``month``, from the months before ``base``."""
+    recent = _mean([household_income(state, m) for m in range(base - 3, base)])
+    factor = seasonal_factor(state, month)
+    return recent * (factor if factor is not None else 1.0)
+
+
+@register("income_drop", direction="help")
+class IncomeDrop(Detector):
+    """Household income well below what its own history predicts, for consecutive months."""
+
+    def __init__(self, drop: Share = 0.3, floor: Yuan = 500, confirm_months: Months = 2) -> None:
+        self.drop = drop
+        self.floor = floor
+        self.confirm_months = confirm_months
+
+    def on_month(self, view: View, month: int) -> list[Finding]:
+        state = view.state
+        start = month - self.confirm_months + 1
+        if not view.complete or not known(state, start - 3):
+            return []
+        rows = []
+        for m in range(start, month + 1):
+            predicted = predicted_income(state, m, start)
+            actual = household_income(state, m)
+            if predicted < self.floor or actual > (1 - self.drop) * predicted:
+                return []
+            rows.append((m, actual, predicted))
+        if known(state, start - 1) and household_income(state, start - 1) <= (
+            1 - self.drop
+        ) * predicted_income(state, start - 1, start - 1):
+            return []  # the drop started earlier: it was judged then
+        actual, predicted = rows[-1][1], rows[-1][2]
+        return [
+            Finding(
+                self.name,
+                f"drop:{month_name(start)}",
+                month,
+                0,
+                rule=(
+                    f"household income at least {self.drop:.0%} below what its own history "
+                    f"predicts, {self.confirm_months} months running"
+                ),
+                values={
+                    "income": actual,
+                    "predicted": round(predicted),
+                    "fall": round(1 - actual / predicted, 3),
+                    "since": month_name(start),
+                },
+                baseline={
+                    "recent_3_months": round(
+                        _mean([household_income(state, m) for m in range(start - 3, start)])
+                    ),
+                    "same_month_last_year": (
+                        household_income(state, month - 12) if known(state, month - 12) else None
+                    ),
+                },
+            )
+        ]
+
+
+@register("fell_under_line", direction="help")
+class FellUnderLine(Detector):
+    """A monitored low-income household whose income per person fell under the local line."""
+
+    def __init__(self, confirm_months: Months = 2) -> None:
+        self.confirm_months = confirm_months
+
+    def on_month(self, view: View, month: int) -> list[Finding]:
+        state = view.state
+        line = local_line(state, view.region)
+        if state.scheme != "low_income" or line is None or not view.complete:
+            return []
+        start = month - self.confirm_months + 1
+        for m in range(start, month + 1):
+            value = per_capita(state, m)
+            if value is None or value >= line or not known(state, m):
+                return []
+        before = per_capita(state, start - 1)
+        if before is not None and before < line:
+            return []  # already under the line before: judged then
+        last_year = per_capita(state, month - 12) if known(state, month - 12) else None
+        if last_year is not None and last_year < line:
+            return []  # the same months were under the line last year: the season, not news
+        value = per_capita(state, month) or 0.0
+        return [
+            Finding(
+                self.name,
+                f"under:{month_name(start)}",
+                month,
+                0,
+                rule=(
+                    f"income per person under the local line of {line:g} yuan, "
+                    f"{self.confirm_months} months running"
+                ),
+                values={"per_capita": round(value), "line": line, "since": month_name(start)},
+                baseline={"per_capita_before": round(before) if before is not None else None},
+            )
+        ]
+
+
+@register("income_above_line", direction="review")
+class IncomeAboveLine(Detector):
+    """An assisted household whose income per person stayed above the local line."""
+
+    def __init__(self, months: Annotated[int, msgspec.Meta(ge=1, le=12)] = 3) -> None:
+        self.months = months
+
+    def on_month(self, view: View, month: int) -> list[Finding]:
+        state = view.state
+        line = local_line(state, view.region)
+        if state.scheme == "low_income" or line is None:
+            return []
+        start = month - self.months + 1
+        values = [per_capita(state, m) for m in range(start, month + 1)]
+        if any(v is None or v <= line for v in values) or not known(state, start):
+            return []
+        before = per_capita(state, start - 1)
+        if before is not None and before > line and known(state, start - 1):
+            return []  # the run started earlier: it was alerted then
+        return [
+            Finding(
+                self.name,
+                f"above:{month_name(start)}",
+                month,
+                0,
+                rule=(
+                    f"income per person above the local line of {line:g} yuan "
+                    f"for {self.months} closed months"
+                ),
+                values={
+                    "per_capita": round(values[-1] or 0),
+                    "line": line,
+                    "since": month_name(start),
+                },
+                baseline={"per_capita_each_month": ", ".join(str(round(v or 0)) for v in values)},
+            )
+        ]
+
+
+def _seasonal_gap(state: HouseholdState, member: MemberState, start: int) -> bool:
+    """Was the member also without wages a year before ``start``, after earning before that?"""
+    last_year = start - 12
+    if not known(state, last_year):
+        return False
+    earned_before = any(
+        amount_at(member.wages, state, m) > 0 for m in range(last_year - 3, last_year)
+    )
+    return earned_before and amount_at(member.wages, state, last_year) == 0
+
+
+def _wages_stopped(state: HouseholdState, member: MemberState, month: int, months: int) -> bool:
+    return all(member_income(state, member, m) == 0 for m in range(month - months + 1, month + 1))
+
+
+@register("job_loss", direction="help")
+class JobLoss(Detector):
+    """A main earner lost their job: employment ended, or wages stopped for closed months."""
+
+    def __init__(
+        self,
+        min_share: Share = 0.4,
+        months: Months = 2,
+        share_months: Annotated[int, msgspec.Meta(ge=1, le=12)] = 6,
+    ) -> None:
+        self.min_share = min_share
+        self.months = months
+        self.share_months = share_months
+
+    def on_record(self, view: View, event: ev.Event, change: Change) -> list[Finding]:
+        if not isinstance(event, ev.EmploymentEnded) or change.outcome != NEW:
+            return []
+        member = view.state.member_at(change.position)
+        if member is None:
+            return []
+        month = event_month(event)
+        share = income_share(view.state, member, list(range(month - self.share_months, month)))
+        if share < self.min_share:
+            return []
+        return [
+            Finding(
+                self.name,
+                f"ended:{member.position}:{event.employer}",
+                month,
+                member.position,
+                rule=(
+                    f"employment ended for a member earning at least {self.min_share:.0%} "
+                    "of household income"
+                ),
+                values={
+                    "income_share": round(share, 3),
+                    "ended": event.event_time[:10],
+                    "basis": "employment_ended",
+                },
+                records=(Evidence(event),),
+                event_time=event.event_time,
+            )
+        ]
+
+    def on_month(self, view: View, month: int) -> list[Finding]:
+        state = view.state
+        if not view.complete:
+            return []
+        start = month - self.months + 1
+        window = list(range(start - self.share_months, start))
+        findings = []
+        for member in state.members:
+            if member.died is not None or not known(state, window[0]):
+                continue
+            if (
+                not _wages_stopped(state, member, month, self.months)
+                or member_income(state, member, start - 1) == 0
+            ):
+                continue
+            share = income_share(state, member, window)
+            if share < self.min_share:
+                continue
+            if (
+                known(state, start - 12)
+                and amount_at(member.wages, state, start - 12) == 0
+                and any(
+                    amount_at(member.wages, state, m) > 0
+                    for m in range(start - 16, start - 12)
+                    if m >= state.base_month
+                )
+            ):
+                continue  # the same months had no wages last year either: seasonal work
+            findings.append(
+                Finding(
+                    self.name,
+                    f"stopped:{member.position}:{month_name(start)}",
+                    month,
+                    member.position,
+                    rule=(
+                        f"wages of a member earning at least {self.min_share:.0%} of household "
+                        f"income stopped for {self.months} closed months"
+                    ),
+                    values={
+                        "basis": "wages_stopped",
+                        "income_share": round(share, 3),
+                        "last_wage_month": month_name(start - 1),
+                        "since": month_name(start),
+                    },
+                    baseline={
+                        "average_wage_before": round(
+                            _mean([member_income(state, member, m) for m in window])
+                        )
+                    },
+                )
+            )
+        return findings
