@@ -22,7 +22,13 @@ from connectors.mapping import Catalog, MappingError
 from connectors.replay import Delivery, ReplaySummary, plan_deliveries, replay
 from connectors.secrets import SecretError, pseudonymiser_from_env
 from connectors.summary import IngestSummary
-from detectors.catalog import EngineConfig, load_engine_config
+from detectors.catalog import (
+    EngineConfig,
+    config_version,
+    load_detectors,
+    load_engine_config,
+    load_templates,
+)
 from engine.alert import Alert
 from engine.config import ConfigError, Settings, load_settings
 from engine.engine import Engine
@@ -325,15 +331,50 @@ def contracts(write: bool, check: bool) -> None:
         click.echo(CONTRACTS_DIR / name)
 
 
-@main.command("check-config")
-@config_option
-def check_config(config_dir: Path) -> None:
-    """Validate every config file; errors name the file and the field."""
-    settings, catalog = _load(config_dir)
+@main.group()
+def config() -> None:
+    """Check the configuration."""
+
+
+@config.command("check")
+@click.argument(
+    "path",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_CONFIG,
+    required=False,
+)
+def config_check(path: Path) -> None:
+    """Validate every config file in PATH; print each problem, or ok.
+
+    Each file is checked on its own, so one broken file does not hide the
+    problems of another. Messages name the file, the key, the value and the
+    valid range.
+    """
+    problems: list[str] = []
+    checks = {
+        "settings": lambda: load_settings(path / "lifeline.toml"),
+        "detectors": lambda: load_detectors(path / "detectors.toml"),
+        "templates": lambda: load_templates(path / "templates.toml"),
+        "connectors": lambda: Catalog.load(path / "connectors"),
+    }
+    loaded = {}
+    for name, check in checks.items():
+        try:
+            loaded[name] = check()
+        except (ConfigError, OSError) as exc:
+            problems.append(str(exc))
+    if problems:
+        for problem in problems:
+            click.secho(f"problem: {problem}", fg="red", err=True)
+        sys.exit(1)
+    settings = loaded["settings"]
+    detectors, _ = loaded["detectors"]
+    catalog = loaded["connectors"]
     layouts = sum(len(m.layouts) for m in catalog.mappings.values())
+    version = config_version(path, settings.config_version)
     click.echo(
-        f"config {settings.config_version}: {len(settings.regions)} regions, "
-        f"{len(catalog.mappings)} departments, {layouts} layouts: OK"
+        f"ok: config {version}: {len(settings.regions)} regions, {len(detectors)} detectors, "
+        f"{len(catalog.mappings)} departments, {layouts} layouts"
     )
 
 

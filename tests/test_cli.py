@@ -127,14 +127,26 @@ def test_connect_names_an_unknown_department(tmp_path: Path) -> None:
 
 
 def test_check_config_reports_a_broken_file(tmp_path: Path) -> None:
-    good = run(["check-config"])
-    assert good.returncode == 0 and "10 departments" in good.stdout
+    good = run(["config", "check"])
+    assert (
+        good.returncode == 0 and good.stdout.startswith("ok:") and "10 departments" in good.stdout
+    )
     config = tmp_path / "config"
     (config / "connectors").mkdir(parents=True)
     (config / "lifeline.toml").write_text((ROOT / "config" / "lifeline.toml").read_text().replace(
         "urban_line = 760", 'urban_line = "760"', 1))  # fmt: skip
     for mapping in (ROOT / "config" / "connectors").glob("*.toml"):
         (config / "connectors" / mapping.name).write_bytes(mapping.read_bytes())
-    bad = run(["check-config", "--config", str(config)])
-    assert bad.returncode == 2
-    assert "lifeline.toml" in bad.stderr and "urban_line" in bad.stderr
+    for name in ("detectors.toml", "templates.toml"):
+        (config / name).write_bytes((ROOT / "config" / name).read_bytes())
+    (config / "detectors.toml").write_text(
+        (config / "detectors.toml").read_text().replace("drop = 0.3", "drop = 1.5", 1)
+    )
+    bad = run(["config", "check", str(config)])
+    assert bad.returncode == 1
+    problems = [line for line in bad.stderr.splitlines() if line.startswith("problem:")]
+    assert len(problems) == 2  # both broken files are reported, not only the first
+    assert "lifeline.toml" in problems[0] and "urban_line" in problems[0]
+    assert (
+        "detectors.toml" in problems[1] and "income_drop" in problems[1] and "drop" in problems[1]
+    )
