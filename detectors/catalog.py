@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 import detectors.events
+import detectors.models
 import detectors.monthly  # noqa: F401  (registers the month rules)
 from detectors.base import REGISTRY, Detector, build
 from engine.alerting import AlertMaker, DetectorPolicy, Templates

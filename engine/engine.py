@@ -41,6 +41,7 @@ from engine.store import (
     Store,
     Workspace,
     household_key,
+    model_key,
     pending_key,
     person_key,
     region_index,
@@ -56,6 +57,9 @@ class DetectorLike(Protocol):
 
     def on_record(self, view: View, event: ev.Event, change: Change) -> list[Finding]: ...
     def on_month(self, view: View, month: int) -> list[Finding]: ...
+
+
+CLOCK_KEY = "clock:{engine}"  # the latest arrival time seen, for a restarted process
 
 
 class OperatorAlert(msgspec.Struct, kw_only=True, frozen=True):
@@ -92,11 +96,15 @@ class Engine:
         self.regions: dict[str, RegionSettings] = {r.code: r for r in settings.regions}
         self.backfill_day = day_index(backfill_until) if backfill_until else None
         self.watermark = ""  # the latest arrival time seen: the engine's clock
+        self.restored: set[tuple[str, str]] = set()  # (region, detector) shared models loaded
 
     # --- the batch ---------------------------------------------------------------------
 
     def process(self, batch: Sequence[ev.Event]) -> StepResult:
         step = _Step(self, Workspace(self.store))
+        if not self.watermark:  # a new process: the clock comes back from the store
+            stored = self.store.get_many([CLOCK_KEY])[0]
+            self.watermark = stored.decode() if stored else ""
         step.prefetch(batch)
         for event in batch:
             step.one(event)
@@ -160,6 +168,8 @@ class _Step:
             self.ws.put(person_key(person), encode_index(index) if index.facts else None)
         for region, calendar in self.calendars.items():
             self.ws.put(region_key(region), encode_calendar(calendar.book))
+        if self.engine.watermark:
+            self.ws.put(CLOCK_KEY, self.engine.watermark.encode())
         self.ws.commit()
 
     # --- one record --------------------------------------------------------------------
@@ -287,15 +297,35 @@ class _Step:
         watermark_day = day_index(self.engine.watermark) if self.engine.watermark else -1
         for region in sorted(self.engine.regions):
             calendar = self.calendar(region)
-            for decision in calendar.decide(watermark_day):
+            decisions = calendar.decide(watermark_day)
+            late = calendar.completed_late()
+            if decisions or late:
+                self.restore_models(region)
+            for decision in decisions:
                 self.decide(region, decision)
-            for month in calendar.completed_late():
+            for month in late:
                 self.decide(region, Decision(month, True, ()), again=True)
+            if decisions or late:
+                self.checkpoint_models(region)
         for household, month in sorted(self.redo):
             state = self.household(household)
             if state is not None:
                 complete = month not in self.calendar(state.region).book.incomplete
                 self.decide_household(state, Decision(month, complete, ()), again=True)
+
+    def shared(self) -> list[DetectorLike]:
+        return [d for d in self.engine.detectors if getattr(d, "shared", False)]
+
+    def restore_models(self, region: str) -> None:
+        """Load the region's shared models once per engine (after a restart, from the store)."""
+        for detector in self.shared():
+            if (region, detector.name) not in self.engine.restored:
+                detector.restore(region, self.ws.get(model_key(region, detector.name)))  # type: ignore[attr-defined]
+                self.engine.restored.add((region, detector.name))
+
+    def checkpoint_models(self, region: str) -> None:
+        for detector in self.shared():
+            self.ws.put(model_key(region, detector.name), detector.checkpoint(region))  # type: ignore[attr-defined]
 
     def region_households(self, region: str) -> list[str]:
         stored = self.ws.store.index_members(region_index(region))
@@ -331,8 +361,14 @@ class _Step:
         if month <= state.decided and not again:
             return
         calendar = self.calendar(state.region)
+        # A month decided now is final (no record can change it) this many months later.
+        lag = self.settings.correction_months + self.settings.source_skew_months
         view = View(
-            state, self.engine.regions.get(state.region), calendar.book.decided, decision.complete
+            state,
+            self.engine.regions.get(state.region),
+            calendar.book.decided,
+            decision.complete,
+            final_month=month - lag,
         )
         findings = [f for d in self.engine.detectors for f in d.on_month(view, month)]
         end_of_month = first_day(month + 1)

@@ -45,3 +45,4 @@ class View:
     region: RegionSettings | None
     decided: int  # the last month decided for the household's region (-1: none yet)
     complete: bool = True  # the month being decided has every batch: absence means something
+    final_month: int = -1  # the latest month no record can change any more (models learn up to it)

@@ -31,6 +31,11 @@ def region_key(region: str) -> str:
     return f"rg:{{{region}}}"
 
 
+def model_key(region: str, detector: str) -> str:
+    """A region's shared model of one detector (checkpointed after month decisions)."""
+    return f"md:{{{region}}}:{detector}"
+
+
 def region_index(region: str) -> str:
     """The set of households monitored in a region."""
     return f"rg:{{{region}}}:households"

@@ -1,0 +1,271 @@
+"""Unusual trajectories: River models of each household and of its region.
+
+Per household, a River ``drift.PageHinkley`` watches the income series for a
+change and River ``stats.EWMean``/``stats.EWVar`` keep its adaptive baseline;
+their few numbers live in the household's state (not pickles: a pickle is
+hundreds of bytes). Per region, a River ``anomaly.HalfSpaceTrees`` scores each
+household's month (features scaled to [0, 1]) behind an
+``anomaly.QuantileFilter``, whose adaptive threshold keeps the share of
+households flagged near ``1 - quantile``.
+
+Attribution (docs/detectors.md): for a flagged household, each feature in turn
+is replaced by the region's running median of that feature (River
+``stats.Quantile``) and the household is scored again; the fall in the score
+is that feature's contribution. Contributions are computed from the model
+itself and shared out in proportion. The direction follows the feature that
+contributed most: income below its usual level or spending above it is
+``help``; income above it is ``review``.
+
+Models learn once per household and decided month, in the engine's fixed
+order, and only on months decided for the first time (a re-decision scores
+again without learning), so a replay learns exactly as the live run did.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from typing import Annotated
+
+import msgspec
+from river import anomaly, drift, stats
+
+from detectors.base import Detector, Finding, View, register
+from engine.household import amount_at, household_income, known, local_line, per_capita
+from engine.state import HouseholdState
+from engine.timeline import month_name
+
+FEATURES = (
+    "income_vs_recent",  # this month against the three before
+    "income_vs_last_year",  # against the same month last year
+    "income_z",  # against the household's adaptive baseline (EW mean and variance)
+    "income_change",  # the household's Page-Hinkley test saw its income level change
+    "per_capita_vs_line",  # income per person against the local line
+    "medical_vs_income",  # out-of-pocket medical spending against income
+)
+HELP_WHEN_LOW = {"income_vs_recent", "income_vs_last_year", "income_z", "per_capita_vs_line"}
+Quantile = Annotated[float, msgspec.Meta(gt=0.5, lt=1)]
+
+
+def _ratio(value: float, base: float, cap: float = 2.0) -> float:
+    return min(value / base, cap) / cap if base > 0 else 0.5
+
+
+class HouseholdBaseline:
+    """The per-household River models, rebuilt from and saved to a few numbers."""
+
+    def __init__(self, fading_factor: float, numbers: list[float] | None) -> None:
+        self.mean = stats.EWMean(fading_factor)
+        self.var = stats.EWVar(fading_factor)
+        self.change = drift.PageHinkley(min_instances=6, threshold=2.0, delta=0.05, mode="both")
+        self.seen = 0
+        if numbers:
+            self._restore(numbers)
+
+    def _restore(self, numbers: list[float]) -> None:
+        mean, variance, seen, ph_n, ph_mean, s_inc, s_dec, min_inc, max_dec = numbers
+        self.seen = int(seen)  # stored as a float among floats
+        self.mean.update(mean)  # an EWMean's first update sets its mean exactly
+        # An EWVar is two numbers (mean, variance); two updates reach any pair.
+        a = self.var.fading_factor
+        if variance > 0 and 0 < a < 1:
+            step = (variance / ((1 - a) * a)) ** 0.5
+            first = mean - a * step
+            self.var.update(first)
+            self.var.update(first + step)
+        else:
+            self.var.update(mean)
+        ph = self.change
+        ph._x_mean.n, ph._x_mean._mean = int(ph_n), ph_mean
+        ph._sum_increase, ph._sum_decrease = s_inc, s_dec
+        ph._min_increase, ph._max_decrease = min_inc, max_dec  # type: ignore[assignment]
+
+    def numbers(self) -> list[float]:
+        ph = self.change
+        return [
+            round(self.mean.get(), 4),
+            round(self.var.get(), 4),
+            float(self.seen),
+            float(ph._x_mean.n),
+            round(ph._x_mean.get(), 4),
+            round(ph._sum_increase, 4),
+            round(ph._sum_decrease, 4),
+            round(ph._min_increase, 4),
+            round(ph._max_decrease, 4),
+        ]
+
+    def z(self, value: float) -> float:
+        if self.seen < 3:
+            return 0.0
+        sd: float = max(self.var.get(), 1.0) ** 0.5
+        return max(-4.0, min(4.0, (value - float(self.mean.get())) / sd))
+
+    def learn(self, value: float) -> bool:
+        """Learn a decided month's income; True if its level changed."""
+        self.mean.update(value)
+        self.var.update(value)
+        self.seen += 1
+        scaled = value / max(self.mean.get(), 100.0)
+        self.change.update(scaled)
+        return bool(self.change.drift_detected)
+
+
+class RegionModel:
+    """The region's River models: the scorer, its adaptive threshold, feature medians."""
+
+    def __init__(
+        self, n_trees: int, height: int, window_size: int, quantile: float, seed: int
+    ) -> None:
+        self.forest = anomaly.HalfSpaceTrees(
+            n_trees=n_trees,
+            height=height,
+            window_size=window_size,
+            limits={f: (0.0, 1.0) for f in FEATURES},
+            seed=seed,
+        )
+        self.filter = anomaly.QuantileFilter(self.forest, q=quantile, protect_anomaly_detector=True)
+        self.medians = {f: stats.Quantile(0.5) for f in FEATURES}
+        self.seen = 0
+
+
+@register("unusual_trajectory", direction="help")
+class UnusualTrajectory(Detector):
+    """A household whose month looks unusual for itself and for its region's households."""
+
+    def __init__(
+        self,
+        quantile: Quantile = 0.995,
+        n_trees: Annotated[int, msgspec.Meta(ge=1, le=100)] = 15,
+        height: Annotated[int, msgspec.Meta(ge=2, le=15)] = 8,
+        window_size: Annotated[int, msgspec.Meta(ge=10, le=100000)] = 500,
+        warmup: Annotated[int, msgspec.Meta(ge=0)] = 1000,
+        fading_factor: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.3,
+        top_features: Annotated[int, msgspec.Meta(ge=1, le=6)] = 3,
+        seed: int = 42,
+    ) -> None:
+        self.quantile = quantile
+        self.n_trees = n_trees
+        self.height = height
+        self.window_size = window_size
+        self.warmup = warmup
+        self.fading_factor = fading_factor
+        self.top_features = top_features
+        self.seed = seed
+        self._regions: dict[str, RegionModel] = {}
+
+    # --- shared state (the engine checkpoints it per region) ---------------------------
+
+    shared = True
+
+    def checkpoint(self, region: str) -> bytes | None:
+        model = self._regions.get(region)
+        return pickle.dumps(model) if model is not None else None
+
+    def restore(self, region: str, blob: bytes | None) -> None:
+        self._regions[region] = pickle.loads(blob) if blob else self._new_region()
+
+    def _new_region(self) -> RegionModel:
+        return RegionModel(self.n_trees, self.height, self.window_size, self.quantile, self.seed)
+
+    def _region(self, region: str) -> RegionModel:
+        if region not in self._regions:
+            self._regions[region] = self._new_region()
+        return self._regions[region]
+
+    # --- the month ------------------------------------------------------------------------
+
+    def features(
+        self,
+        state: HouseholdState,
+        view: View,
+        month: int,
+        baseline: HouseholdBaseline,
+        changed: bool,
+    ) -> dict[str, float]:
+        income = float(household_income(state, month))
+        recent = sum(household_income(state, m) for m in range(month - 3, month)) / 3
+        last_year = household_income(state, month - 12) if known(state, month - 12) else 0
+        line = local_line(state, view.region) or 1.0
+        capita = per_capita(state, month) or 0.0
+        medical = amount_at(state.medical, state, month)
+        return {
+            "income_vs_recent": _ratio(income, recent),
+            "income_vs_last_year": _ratio(income, last_year),
+            "income_z": (baseline.z(income) + 4) / 8,
+            "income_change": 1.0 if changed else 0.0,
+            "per_capita_vs_line": min(capita / line, 3.0) / 3.0,
+            "medical_vs_income": min(medical / max(recent, line), 2.0) / 2.0,
+        }
+
+    def on_month(self, view: View, month: int) -> list[Finding]:
+        state = view.state
+        if not known(state, month - 3):
+            return []
+        model = self._region(state.region)
+        baseline = HouseholdBaseline(self.fading_factor, state.models.get(self.name))
+        final = view.final_month
+        if month > state.decided and known(state, final - 3):
+            # Learn from the month no record can change any more, never from the
+            # month being decided: what is learned is then the same whatever
+            # order the departments' records arrived in. Score before learning.
+            x_final = self.features(state, view, final, baseline, False)
+            x_final["income_change"] = (
+                1.0 if baseline.learn(float(household_income(state, final))) else 0.0
+            )
+            model.filter.learn_one(x_final)
+            for name, value in x_final.items():
+                model.medians[name].update(value)
+            model.seen += 1
+            state.models[self.name] = baseline.numbers()
+        # The months since, not yet final, are looked at but not learned.
+        probe = copy.deepcopy(baseline.change)
+        changed = False
+        for m in range(final + 1, month + 1):
+            probe.update(household_income(state, m) / max(float(baseline.mean.get()), 100.0))
+            changed = changed or bool(probe.drift_detected)
+        x = self.features(state, view, month, baseline, changed)
+        score = model.filter.score_one(x)
+        flagged = model.seen >= self.warmup and model.filter.classify(score)
+        if not flagged:
+            return []
+        contributions = self._attribution(model, x, score)
+        top = sorted(contributions.items(), key=lambda kv: (-kv[1], kv[0]))[: self.top_features]
+        lead = top[0][0]
+        medians = {f: model.medians[f].get() or 0.0 for f in FEATURES}
+        below = x[lead] < medians[lead]
+        harder = (lead in HELP_WHEN_LOW and below) or (lead == "medical_vs_income" and not below)
+        direction = "help" if harder or lead == "income_change" else "review"
+        return [
+            Finding(
+                self.name,
+                f"model:{month_name(month)}",
+                month,
+                0,
+                rule=(
+                    f"Half-Space Trees score among the top {1 - self.quantile:.1%} of the "
+                    "region's households this month"
+                ),
+                values={
+                    "score": round(score, 4),
+                    "threshold_quantile": self.quantile,
+                    "lead_feature": lead,
+                },
+                baseline={f: round(medians[f], 3) for f, _ in top},
+                features={f: round(c, 3) for f, c in top},
+                direction=direction,
+            )
+        ]
+
+    def _attribution(
+        self, model: RegionModel, x: dict[str, float], score: float
+    ) -> dict[str, float]:
+        """Each feature's share of the score: its fall when the feature takes the median."""
+        falls = {}
+        for name in FEATURES:
+            typical = dict(x)
+            typical[name] = model.medians[name].get() or 0.0
+            falls[name] = max(score - model.forest.score_one(typical), 0.0)
+        total = sum(falls.values())
+        if total <= 0:
+            return {name: 1.0 / len(FEATURES) for name in FEATURES}
+        return {name: fall / total for name, fall in falls.items()}
