@@ -8,18 +8,31 @@ events and rejects go to files.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
 import click
+import orjson
 
+from connectors.evaluate import load_labels, score
 from connectors.files import Reject, ingest_file
 from connectors.mapping import Catalog, MappingError
-from connectors.replay import Delivery, ReplaySummary, plan_deliveries, replay
+from connectors.replay import (
+    Delivery,
+    ReplaySummary,
+    Timed,
+    compare,
+    plan_deliveries,
+    render_report,
+    replay,
+    replay_events,
+)
 from connectors.secrets import SecretError, pseudonymiser_from_env
 from connectors.summary import IngestSummary
 from detectors.catalog import (
@@ -242,9 +255,15 @@ def run(config_dir: Path, samples: Path, out_dir: Path, quiet: bool) -> None:
                 click.echo(describe_alert(alert))
 
         summary = replay(
-            deliveries, catalog, pseudonymiser, engine,
-            ingest=ingest, on_file=on_file, on_item=on_item, on_alert=on_alert,
-        )  # fmt: skip
+            deliveries,
+            catalog,
+            pseudonymiser,
+            engine,
+            ingest=ingest,
+            on_file=on_file,
+            on_item=on_item,
+            on_alert=on_alert,
+        )
     click.echo("\nsummary")
     for line in ingest.lines():
         click.echo(f"  {line}")
@@ -329,6 +348,123 @@ def contracts(write: bool, check: bool) -> None:
         return
     for name in published_schemas():
         click.echo(CONTRACTS_DIR / name)
+
+
+@main.command("replay")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@config_option
+@click.option(
+    "--events", "as_events", is_flag=True, help="INPUTS are normalised event files (JSON lines)."
+)
+@click.option(
+    "--labels",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Life-event labels: adds precision, recall, F1 and time to alert per detector. "
+    "Found automatically as labels.jsonl beside the department folder.",
+)
+@click.option(
+    "--compare",
+    "compare_dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A second config folder: which alerts it would add or remove.",
+)
+@click.option(
+    "--backfill-until", help="Build state from history up to this time without alerting it."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("out/replay"),
+    show_default=True,
+)
+@click.option(
+    "--batch-size", default=5000, show_default=True, help="Events per engine step (--events)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def replay_command(
+    inputs: tuple[Path, ...],
+    config_dir: Path,
+    as_events: bool,
+    labels: Path | None,
+    compare_dir: Path | None,
+    backfill_until: str | None,
+    out_dir: Path,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    """Replay department files (a folder) or normalised events through the engine.
+
+    Deterministic: files in their arrival order (arrivals.jsonl, or the dates in
+    their names), the records' own times as the clock, the in-process store.
+    Writes OUT/alerts.jsonl and OUT/summary.json.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    primary = _replay_once(inputs, config_dir, as_events, backfill_until, batch_size, as_json)
+    with (out_dir / "alerts.jsonl").open("wb") as handle:
+        for alert in primary.alerts:
+            _write(handle, alert)
+    report: dict[str, object] = primary.report()
+    if labels is None:
+        labels = next((p for p in _label_candidates(inputs) if p.exists()), None)
+    if labels is not None:
+        scores = score(primary.alerts, load_labels(labels))
+        report["labels"] = str(labels)
+        report["quality"] = {name: dataclasses.asdict(s) for name, s in scores.items()}
+    if compare_dir is not None:
+        other = _replay_once(inputs, compare_dir, as_events, backfill_until, batch_size, True)
+        report["compare"] = compare(primary.alerts, other.alerts, str(compare_dir))
+    (out_dir / "summary.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    if as_json:
+        click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        return
+    for line in render_report(report):
+        click.echo(line)
+    click.echo(f"alerts in {out_dir / 'alerts.jsonl'}, summary in {out_dir / 'summary.json'}")
+
+
+def _label_candidates(inputs: tuple[Path, ...]) -> list[Path]:
+    return [p / "labels.jsonl" for p in inputs if p.is_dir()] + [
+        p.parent / "labels.jsonl" for p in inputs if p.is_dir()
+    ]
+
+
+def _replay_once(
+    inputs: tuple[Path, ...],
+    config_dir: Path,
+    as_events: bool,
+    backfill_until: str | None,
+    batch_size: int,
+    quiet: bool,
+) -> Timed:
+    config, catalog = _load_engine(config_dir)
+    engine = Engine(
+        config.settings,
+        config.detectors,
+        config.alert_maker(),
+        MemoryStore(),
+        backfill_until=backfill_until,
+    )
+    started = time.perf_counter()
+    if as_events:
+        files = _department_files(inputs)
+        total = sum(p.stat().st_size for p in files)
+        with click.progressbar(length=total, label="events", file=sys.stderr, show_eta=True) as bar:
+            summary = replay_events(files, engine, batch_size=batch_size)
+            bar.update(total)
+    else:
+        pseudonymiser = _pseudonymiser()
+        deliveries = [d for folder in inputs for d in plan_deliveries(folder)]
+        with click.progressbar(
+            deliveries,
+            label="files",
+            file=sys.stderr,
+            show_eta=True,
+            hidden=quiet and not sys.stderr.isatty(),
+        ) as bar:
+            summary = replay(bar, catalog, pseudonymiser, engine)
+    elapsed = time.perf_counter() - started
+    return Timed(summary, elapsed, config.version, engine.store)  # type: ignore[arg-type]
 
 
 @main.group()

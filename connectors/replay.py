@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import resource
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -22,8 +24,9 @@ from connectors.mapping import Catalog
 from connectors.summary import IngestSummary
 from engine.alert import Alert
 from engine.engine import Engine, OperatorAlert
-from engine.events import CST, Event
+from engine.events import CST, Event, EventError, decode_event
 from engine.identity import Pseudonymiser
+from engine.store import MemoryStore
 
 MANIFEST = "arrivals.jsonl"
 MONTHLY_LAG_DAYS = 10  # a monthly file, without a manifest, arrives this long after its month
@@ -126,3 +129,153 @@ def replay(
             if on_alert:
                 on_alert(alert)
     return summary
+
+
+def replay_events(
+    paths: Iterable[Path],
+    engine: Engine,
+    *,
+    batch_size: int = 5000,
+    on_batch: Callable[[int], None] | None = None,
+    on_alert: Callable[[Alert], None] | None = None,
+) -> ReplaySummary:
+    """Normalised event files (contract JSON lines) through the engine, in file order."""
+    summary = ReplaySummary()
+    batch: list[Event] = []
+
+    def flush() -> None:
+        result = engine.process(batch)
+        summary.events += len(batch)
+        summary.counts.update(result.counts)
+        summary.operator.extend(result.operator)
+        for alert in result.alerts:
+            summary.alerts.append(alert)
+            if on_alert:
+                on_alert(alert)
+        if on_batch:
+            on_batch(len(batch))
+        batch.clear()
+
+    for path in paths:
+        summary.files += 1
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    batch.append(decode_event(line))
+                except EventError as exc:
+                    summary.rejects[f"invalid_event ({path.name}:{number}: {exc})"[:120]] += 1
+                    continue
+                if len(batch) >= batch_size:
+                    flush()
+    if batch:
+        flush()
+    return summary
+
+
+@dataclass
+class Timed:
+    """A replay's summary with what it cost."""
+
+    summary: ReplaySummary
+    seconds: float
+    config_version: str
+    store: MemoryStore
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return self.summary.alerts
+
+    def report(self) -> dict[str, object]:
+        s = self.summary
+        standing = s.by("detector", "direction")
+        households = sum(len(v) for k, v in self.store.indexes.items() if k.endswith(":households"))
+        return {
+            "config_version": self.config_version,
+            "files": s.files,
+            "events": s.events,
+            "rejects": dict(sorted(s.rejects.items())),
+            "seconds": round(self.seconds, 2),
+            "events_per_second": round(s.events / self.seconds) if self.seconds else None,
+            "households": households,
+            "state_bytes": self.store.size_bytes(),
+            "state_bytes_per_household": round(self.store.size_bytes("hh:") / households)
+            if households
+            else None,
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "alerts": len({a.alert_id for a in s.alerts}),
+            "alert_revisions": len(s.alerts),
+            "alerts_by_detector": {f"{k[1]}/{k[0]}": v for k, v in sorted(standing.items())},
+            "alerts_by_region": {k[0]: v for k, v in sorted(s.by("region").items())},
+            "operator_alerts": len(s.operator),
+            "engine": dict(sorted(s.counts.items())),
+        }
+
+
+def _standing(alerts: list[Alert]) -> dict[tuple[str, str, str], Alert]:
+    latest: dict[str, Alert] = {}
+    for alert in alerts:
+        latest[alert.alert_id] = alert
+    return {
+        (a.household, a.detector, a.story.month): a
+        for a in latest.values()
+        if a.status in ("raised", "updated")
+    }
+
+
+def compare(primary: list[Alert], other: list[Alert], other_name: str) -> dict[str, object]:
+    """Which alerts the other config would add or remove (by household, detector and month)."""
+    mine, theirs = _standing(primary), _standing(other)
+    added = sorted(set(theirs) - set(mine))
+    removed = sorted(set(mine) - set(theirs))
+    return {
+        "other_config": other_name,
+        "would_appear": len(added),
+        "would_disappear": len(removed),
+        "appear_by_detector": dict(Counter(k[1] for k in added)),
+        "disappear_by_detector": dict(Counter(k[1] for k in removed)),
+        "examples_appear": [list(k) for k in added[:10]],
+        "examples_disappear": [list(k) for k in removed[:10]],
+    }
+
+
+def render_report(report: Mapping[str, Any]) -> list[str]:
+    lines = [
+        f"replayed {report['events']} events from {report['files']} files in {report['seconds']} s "
+        f"({report['events_per_second']} events/s), config {report['config_version']}",
+        f"households {report['households']}, state {report['state_bytes']} bytes "
+        f"({report['state_bytes_per_household']} per household), "
+        f"peak memory {report['peak_rss_mib']} MiB",
+        f"alerts {report['alerts']} ({report['alert_revisions']} revisions), "
+        f"operator alerts {report['operator_alerts']}",
+    ]
+    for name, count in report["alerts_by_detector"].items():
+        lines.append(f"  {name:<36} {count:>7}")
+    if report["rejects"]:
+        lines.append(
+            "rejected records: " + ", ".join(f"{k} {v}" for k, v in report["rejects"].items())
+        )
+    quality = report.get("quality")
+    if quality:
+        lines.append(f"against {report['labels']}:")
+        lines.append(
+            f"  {'detector':<22}{'alerts':>8}{'right':>7}{'labels':>8}{'found':>7}"
+            f"{'precision':>11}{'recall':>8}{'F1':>7}{'days p50':>10}{'p90':>7}"
+        )
+        for q in quality.values():
+            lines.append(
+                f"  {q['detector']:<22}{q['alerts']:>8}{q['right']:>7}"
+                f"{q['labels']:>8}{q['found']:>7}"
+                f"{q['precision']:>11.3f}{q['recall']:>8.3f}{q['f1']:>7.3f}"
+                f"{q['days_to_alert_median'] if q['days_to_alert_median'] is not None else '-':>10}"
+                f"{q['days_to_alert_p90'] if q['days_to_alert_p90'] is not None else '-':>7}"
+            )
+    diff = report.get("compare")
+    if diff:
+        lines.append(
+            f"with {diff['other_config']}: {diff['would_appear']} alerts would appear "
+            f"{diff['appear_by_detector']}, {diff['would_disappear']} would disappear "
+            f"{diff['disappear_by_detector']}"
+        )
+    return lines

@@ -1,0 +1,214 @@
+"""How right were the alerts? Precision, recall, F1 and time to alert against labels.
+
+Labels (``labels.jsonl`` of a simulated world, or an analyst's own file in the
+same layout) record life events, never rule outcomes. Which detectors each
+life event should trip is decided here, from the event and its details
+(docs/detectors.md has the table):
+
+* an alert is **right** when a label of the same household, dated in the
+  alert's story month or up to two months before it, is a life event that
+  may trip that detector;
+* a label is **found** by a detector it should trip when such an alert exists.
+
+Precision per detector = right alerts / its alerts; recall = found labels /
+labels that should trip it (scikit-learn's ``precision_recall_fscore_support``
+on those counts). Time to alert is from the life event's date to the arrival
+time of the records that raised the alert (the engine's clock then), in days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import numpy as np
+import orjson
+from sklearn.metrics import precision_recall_fscore_support
+
+from engine.alert import Alert
+from engine.timeline import month_index
+
+MATCH_MONTHS = 2  # an alert may come up to two months after the life event's month
+DROP = 0.3  # the default income_drop threshold: a fall at least this deep should be found
+DEATHS = ("earner_death", "sole_member_death", "member_death_other", "wages_after_death")
+
+
+@dataclass(frozen=True)
+class Label:
+    label_id: str
+    household: str
+    event: str
+    date: str
+    month: str
+    member_position: int | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_labels(path: Path) -> list[Label]:
+    labels = []
+    for line in path.read_bytes().splitlines():
+        if line.strip():
+            raw = orjson.loads(line)
+            labels.append(
+                Label(
+                    raw["label_id"],
+                    raw["household"],
+                    raw["event"],
+                    raw["date"],
+                    raw["month"],
+                    raw.get("member_position"),
+                    raw.get("details") or {},
+                )
+            )
+    return labels
+
+
+def _fall(details: Mapping[str, Any]) -> float | None:
+    before, after = details.get("household_income_before"), details.get("household_income_after")
+    if not before or after is None:
+        return None
+    return float(1 - after / before)
+
+
+def expected(label: Label) -> set[str]:
+    """The detectors this life event should trip (recall is counted on these)."""
+    d = label.details
+    share = float(d.get("member_share") or 0)
+    fall = _fall(d)
+    out: set[str] = set()
+    event = label.event
+    if event == "job_loss" and share >= 0.4:
+        out.add("job_loss")
+    if event in ("earner_death", "sole_member_death") and share >= 0.4:
+        out.add("earner_death")
+    if event == "sole_member_death":
+        out.add("sole_member_died")
+    if event == "illness":
+        out.add("spending_spike")
+    if event == "disability_onset":
+        out.add("disability_onset")
+    if event == "income_above_line" and d.get("scheme") != "low_income":
+        out.add("income_above_line")
+    if event in ("property", "vehicle", "company", "deposit_over_limit"):
+        out.add("asset_acquired")
+    if event.startswith("moved_"):
+        out.add("moved_away")
+    if event in ("wages_after_death", "employment_while_unemployed"):
+        out.add("conflicting_records")
+    if (
+        fall is not None
+        and fall >= DROP
+        and event not in DEATHS[2:]
+        and float(d.get("household_income_before") or 0) >= 500
+    ):
+        out.add("income_drop")
+    if event == "fell_under_line" or (
+        d.get("scheme") == "low_income"
+        and (d.get("per_capita_after") or 1e9)
+        < float(d.get("line") or 0)
+        <= float(d.get("per_capita_before") or 0)
+    ):
+        out.add("fell_under_line")
+    return out
+
+
+def acceptable(label: Label) -> set[str]:
+    """Detectors whose alert this life event makes right (precision is counted on these)."""
+    out = expected(label) | {"unusual_trajectory"}
+    fall = _fall(label.details)
+    if fall is not None and fall >= DROP - 0.1:
+        out |= {"income_drop", "fell_under_line"}  # a fall near the threshold may go either way
+    if label.event in DEATHS:
+        out |= {"earner_death", "sole_member_died", "income_drop", "conflicting_records"}
+    if label.event in ("job_loss", "income_drop"):
+        out |= {"job_loss", "income_drop", "fell_under_line"}
+    return out
+
+
+@dataclass
+class DetectorScore:
+    detector: str
+    alerts: int
+    right: int
+    labels: int
+    found: int
+    precision: float
+    recall: float
+    f1: float
+    days_to_alert_median: float | None
+    days_to_alert_p90: float | None
+
+
+def latest_alerts(alerts: Iterable[Alert]) -> list[Alert]:
+    """The last revision of each alert, those still standing (not withdrawn)."""
+    latest: dict[str, Alert] = {}
+    for alert in alerts:
+        latest[alert.alert_id] = alert
+    return [a for a in latest.values() if a.status in ("raised", "updated", "capped")]
+
+
+def _days(alert: Alert, label: Label) -> float:
+    when = dt.datetime.fromisoformat(alert.processed_at)
+    happened = dt.datetime.fromisoformat(label.date).replace(tzinfo=when.tzinfo)
+    return max((when - happened).total_seconds() / 86400, 0.0)
+
+
+def _matches(alert: Alert, label: Label) -> bool:
+    gap = month_index(alert.story.month) - month_index(label.month)
+    return alert.household == label.household and 0 <= gap <= MATCH_MONTHS
+
+
+def score(alerts: Iterable[Alert], labels: list[Label]) -> dict[str, DetectorScore]:
+    standing = latest_alerts(alerts)
+    by_household: dict[str, list[Label]] = defaultdict(list)
+    for label in labels:
+        by_household[label.household].append(label)
+    detectors = sorted({a.detector for a in standing} | {d for lb in labels for d in expected(lb)})
+    result = {}
+    for detector in detectors:
+        mine = [a for a in standing if a.detector == detector]
+        right = [a for a in mine if _is_right(a, by_household[a.household])]
+        should = [lb for lb in labels if detector in expected(lb)]
+        delays: list[float] = []
+        found = 0
+        for label in should:
+            hits = [a for a in mine if _matches(a, label)]
+            if hits:
+                found += 1
+                delays.append(min(_days(a, label) for a in hits))
+        precision, recall, f1 = _prf(len(mine), len(right), len(should), found)
+        result[detector] = DetectorScore(
+            detector, len(mine), len(right), len(should), found, precision, recall, f1,
+            round(median(delays), 1) if delays else None,
+            round(float(np.percentile(delays, 90)), 1) if delays else None,
+        )  # fmt: skip
+    return result
+
+
+def _is_right(alert: Alert, labels: list[Label]) -> bool:
+    return any(_matches(alert, lb) and alert.detector in acceptable(lb) for lb in labels)
+
+
+def _prf(alerts: int, right: int, labels: int, found: int) -> tuple[float, float, float]:
+    """Precision on alerts and recall on labels, through scikit-learn's definitions."""
+    y_pred = [1] * alerts
+    y_true = [1] * right + [0] * (alerts - right)
+    precision = (
+        precision_recall_fscore_support(y_true, y_pred, average="binary", zero_division=0)[0]
+        if alerts
+        else 0.0
+    )
+    y_true = [1] * labels
+    y_pred = [1] * found + [0] * (labels - found)
+    recall = (
+        precision_recall_fscore_support(y_true, y_pred, average="binary", zero_division=0)[1]
+        if labels
+        else 0.0
+    )
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return round(float(precision), 4), round(float(recall), 4), round(f1, 4)
