@@ -51,6 +51,7 @@ from engine.schemas import CONTRACTS_DIR, published_schemas, render, write_schem
 from engine.store import MemoryStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+SIMULATION_START = "2022-09"  # a whole winter inside the 12-month warm-up
 DEFAULT_CONFIG = Path(os.environ.get("LIFELINE_CONFIG_DIR", REPO_ROOT / "config"))
 DEFAULT_SAMPLES = REPO_ROOT / "samples" / "departments"
 
@@ -350,6 +351,50 @@ def contracts(write: bool, check: bool) -> None:
         click.echo(CONTRACTS_DIR / name)
 
 
+@main.command("simulate")
+@click.option("--households", type=click.IntRange(1, 10_000_000), default=1000, show_default=True)
+@click.option("--months", type=click.IntRange(2, 240), default=36, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--start-month",
+    default=SIMULATION_START,
+    show_default=True,
+    help="First month; the default puts a whole winter in the warm-up year.",
+)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option(
+    "--config",
+    "sim_config",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=REPO_ROOT / "config" / "simulator.toml",
+    show_default=True,
+)
+def simulate_command(
+    households: int, months: int, seed: int, start_month: str, out_dir: Path, sim_config: Path
+) -> None:
+    """Write a simulated world: raw department files, their arrivals, and labels.
+
+    OUT/departments/ holds the files in each department's own layout,
+    OUT/arrivals.jsonl when each arrived, OUT/labels.jsonl the life events
+    injected (the truth for `lifeline replay --labels`), OUT/world.json a summary.
+    """
+    from connectors.simulate import SimulatorError, load_simulator_settings, simulate
+
+    try:
+        settings = load_simulator_settings(sim_config)
+    except SimulatorError as exc:
+        _fail(str(exc))
+        return
+    started = time.perf_counter()
+    summary = simulate(settings, households, months, seed, out_dir, start_month)
+    click.echo(
+        f"{summary.households} households, {summary.months} months ({summary.start_month} to "
+        f"{summary.end_month}), seed {summary.seed}: {summary.files['count']} files, "
+        f"{summary.records['total']} records, {sum(summary.labels.values())} labels "
+        f"in {time.perf_counter() - started:.1f} s -> {out_dir}"
+    )
+
+
 @main.command("replay")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 @config_option
@@ -400,11 +445,14 @@ def replay_command(
     Writes OUT/alerts.jsonl and OUT/summary.json.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    if backfill_until is None:
+        backfill_until = world_warmup_end(inputs)
     primary = _replay_once(inputs, config_dir, as_events, backfill_until, batch_size, as_json)
     with (out_dir / "alerts.jsonl").open("wb") as handle:
         for alert in primary.alerts:
             _write(handle, alert)
     report: dict[str, object] = primary.report()
+    report["backfill_until"] = backfill_until
     if labels is None:
         labels = next((p for p in _label_candidates(inputs) if p.exists()), None)
     if labels is not None:
@@ -421,6 +469,26 @@ def replay_command(
     for line in render_report(report):
         click.echo(line)
     click.echo(f"alerts in {out_dir / 'alerts.jsonl'}, summary in {out_dir / 'summary.json'}")
+
+
+def world_warmup_end(inputs: tuple[Path, ...]) -> str | None:
+    """For a simulated world (world.json beside the files): the end of its warm-up.
+
+    Its first months are history that builds baselines; they are backfilled,
+    not alerted (pass --backfill-until to choose otherwise).
+    """
+    for folder in inputs:
+        for world in (folder / "world.json", folder.parent / "world.json"):
+            if world.exists():
+                facts = orjson.loads(world.read_bytes())
+                warmup = facts["parameters"]["events"]["warmup_months"]
+                first = dt.date.fromisoformat(facts["start_month"] + "-01")
+                year, month = divmod(first.month - 1 + warmup, 12)
+                end = dt.datetime(first.year + year, month + 1, 1, tzinfo=CST) - dt.timedelta(
+                    seconds=1
+                )
+                return end.isoformat()
+    return None
 
 
 def _label_candidates(inputs: tuple[Path, ...]) -> list[Path]:

@@ -12,8 +12,9 @@ life event should trip is decided here, from the event and its details
 
 Precision per detector = right alerts / its alerts; recall = found labels /
 labels that should trip it (scikit-learn's ``precision_recall_fscore_support``
-on those counts). Time to alert is from the life event's date to the arrival
-time of the records that raised the alert (the engine's clock then), in days.
+on those counts). Time to alert is from the arrival of the record that reveals
+the life event (``revealed_by`` in simulated labels; else the event's date) to
+the arrival of the records that raised the alert (the engine's clock), in days.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Label:
     month: str
     member_position: int | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    revealed_at: str | None = None  # arrival of the record that reveals the event
 
 
 def load_labels(path: Path) -> list[Label]:
@@ -63,6 +65,7 @@ def load_labels(path: Path) -> list[Label]:
                     raw["month"],
                     raw.get("member_position"),
                     raw.get("details") or {},
+                    (raw.get("revealed_by") or {}).get("received_at"),
                 )
             )
     return labels
@@ -153,9 +156,14 @@ def latest_alerts(alerts: Iterable[Alert]) -> list[Alert]:
 
 
 def _days(alert: Alert, label: Label) -> float:
+    """From the arrival of the record that reveals the event (or, without it, the event's
+    date) to the arrival of the records that raised the alert."""
     when = dt.datetime.fromisoformat(alert.processed_at)
-    happened = dt.datetime.fromisoformat(label.date).replace(tzinfo=when.tzinfo)
-    return max((when - happened).total_seconds() / 86400, 0.0)
+    if label.revealed_at:
+        start = dt.datetime.fromisoformat(label.revealed_at)
+    else:
+        start = dt.datetime.fromisoformat(label.date).replace(tzinfo=when.tzinfo)
+    return max((when - start).total_seconds() / 86400, 0.0)
 
 
 def _matches(alert: Alert, label: Label) -> bool:

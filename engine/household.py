@@ -57,7 +57,6 @@ def new_household(event: ev.RosterEnrolled, window_months: int) -> HouseholdStat
         enrolled=day,
         members=[],
         base_month=month_of_day(day) - window_months + 1,
-        since=month_of_day(day),
     )
 
 

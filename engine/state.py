@@ -96,7 +96,7 @@ class HouseholdState(msgspec.Struct, array_like=True, omit_defaults=True):
     ] = {}  # kind -> day first registered (property, vehicle, company, deposit)
     decided: int = -1  # the last month index evaluated at month close
     latest: int = 0  # the latest month any of its records arrived in
-    since: int = -1  # the earliest month the household has records for (its known history)
+    since: int = -1  # the earliest month with an amount on record: where its known history starts
     alerts: list[AlertRecord] = []
     cooldown: dict[str, int] = {}  # detector -> day of its last alert for this household
     models: dict[str, list[float]] = {}  # per-household model state, by detector
