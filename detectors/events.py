@@ -177,11 +177,9 @@ class AssetAcquired(Detector):
         elif isinstance(event, ev.CompanyRegistered):
             asset, values = "company", {"capital": event.capital}
         elif isinstance(event, ev.DepositBalance):
-            total = sum(
-                e.amount for e in view.state.ledger if e.source == DEPOSIT and e.month == month
-            )
-            if total <= self.deposit_limit:
-                return []
+            total = _deposits(view, month)
+            if total <= self.deposit_limit or _deposits(view, month - 1) > self.deposit_limit:
+                return []  # under the limit, or already over it last month (alerted then)
             asset, values = "deposit", {"household_deposits": total, "limit": self.deposit_limit}
             return [self._finding(f"deposit:{month}", month, 0, asset, values, event)]
         else:
@@ -350,3 +348,8 @@ class SpendingSpike(Detector):
                 event_time=event.event_time,
             )
         ]
+
+
+def _deposits(view: View, month: int) -> int:
+    """The household's deposit balances reported for a month (0 if none are on record)."""
+    return sum(e.amount for e in view.state.ledger if e.source == DEPOSIT and e.month == month)

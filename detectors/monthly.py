@@ -24,7 +24,7 @@ from engine.household import (
     income_share,
     known,
     local_line,
-    member_income,
+    member_wages,
     per_capita,
 )
 from engine.state import HouseholdState, MemberState
@@ -202,7 +202,7 @@ def _seasonal_gap(state: HouseholdState, member: MemberState, start: int) -> boo
 
 
 def _wages_stopped(state: HouseholdState, member: MemberState, month: int, months: int) -> bool:
-    return all(member_income(state, member, m) == 0 for m in range(month - months + 1, month + 1))
+    return all(member_wages(state, member, m) == 0 for m in range(month - months + 1, month + 1))
 
 
 @register("job_loss", direction="help")
@@ -259,23 +259,13 @@ class JobLoss(Detector):
         for member in state.members:
             if member.died is not None or not known(state, window[0]):
                 continue
-            if (
-                not _wages_stopped(state, member, month, self.months)
-                or member_income(state, member, start - 1) == 0
-            ):
+            stopped = _wages_stopped(state, member, month, self.months)
+            if not stopped or member_wages(state, member, start - 1) == 0:
                 continue
             share = income_share(state, member, window)
             if share < self.min_share:
                 continue
-            if (
-                known(state, start - 12)
-                and amount_at(member.wages, state, start - 12) == 0
-                and any(
-                    amount_at(member.wages, state, m) > 0
-                    for m in range(start - 16, start - 12)
-                    if m >= state.base_month
-                )
-            ):
+            if _seasonal_gap(state, member, start):
                 continue  # the same months had no wages last year either: seasonal work
             findings.append(
                 Finding(
@@ -295,7 +285,7 @@ class JobLoss(Detector):
                     },
                     baseline={
                         "average_wage_before": round(
-                            _mean([member_income(state, member, m) for m in window])
+                            _mean([member_wages(state, member, m) for m in window])
                         )
                     },
                 )

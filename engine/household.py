@@ -67,7 +67,10 @@ def _series(state: HouseholdState, source: int, position: int) -> list[int]:
     if source == WAGE:
         member = state.member_at(position)
         return member.wages if member is not None else []
-    return {PENSION: state.pension, BENEFIT: state.benefit, MEDICAL: state.medical}.get(source, [])
+    if source in (PENSION, BENEFIT):
+        member = state.member_at(position)
+        return member.transfers if member is not None else []
+    return state.medical if source == MEDICAL else []
 
 
 def _roll(state: HouseholdState, month: int, window: int) -> None:
@@ -75,7 +78,8 @@ def _roll(state: HouseholdState, month: int, window: int) -> None:
     shift = month - (state.base_month + window - 1)
     if shift <= 0:
         return
-    for series in [state.pension, state.benefit, state.medical, *(m.wages for m in state.members)]:
+    members = [series for m in state.members for series in (m.wages, m.transfers)]
+    for series in [state.medical, *members]:
         del series[: min(shift, len(series))]
     state.base_month += shift
 
@@ -142,13 +146,17 @@ def forget_closed(state: HouseholdState, open_from: int) -> None:
 # --- derived figures -----------------------------------------------------------------
 
 
-def member_income(state: HouseholdState, member: MemberState, month: int) -> int:
+def member_wages(state: HouseholdState, member: MemberState, month: int) -> int:
     return amount_at(member.wages, state, month)
 
 
+def member_income(state: HouseholdState, member: MemberState, month: int) -> int:
+    """Wages, pension and unemployment benefit of one member in a month."""
+    return amount_at(member.wages, state, month) + amount_at(member.transfers, state, month)
+
+
 def household_income(state: HouseholdState, month: int) -> int:
-    wages = sum(amount_at(m.wages, state, month) for m in state.members)
-    return wages + amount_at(state.pension, state, month) + amount_at(state.benefit, state, month)
+    return sum(member_income(state, m, month) for m in state.members)
 
 
 def members_on(state: HouseholdState, day: int) -> list[MemberState]:

@@ -2,7 +2,7 @@
 
 A household's state is one msgpack blob of array-like structs (no field names
 on the wire): members with their place and life flags, a rolling window of
-monthly amounts (each member's wages; the household's pensions, benefits and
+monthly amounts (each member's wages and pension or benefit; the household's
 out-of-pocket medical spending), a bounded ledger of the records applied in
 the months that can still be corrected (which is also what makes re-applying
 a record a no-op), asset flags, detector and model state, and what was
@@ -44,6 +44,7 @@ class MemberState(msgspec.Struct, array_like=True, omit_defaults=True):
     moved_to: str | None = None
     jobs: dict[str, int] = {}  # employer -> day started (positive) or ended (negative, -day-1)
     wages: list[int] = []  # monthly wages, aligned with HouseholdState.base_month
+    transfers: list[int] = []  # monthly pension and unemployment benefit, aligned likewise
 
     def active(self, day: int) -> bool:
         return self.joined <= day and (self.left is None or day < self.left)
@@ -87,8 +88,6 @@ class HouseholdState(msgspec.Struct, array_like=True, omit_defaults=True):
     exited: int | None = None  # day
     declared_income: int = 0
     monthly_benefit: int = 0
-    pension: list[int] = []
-    benefit: list[int] = []
     medical: list[int] = []
     ledger: list[Entry] = []
     assets: dict[
