@@ -34,7 +34,10 @@ from sklearn.metrics import precision_recall_fscore_support
 from engine.alert import Alert
 from engine.timeline import month_index
 
-MATCH_MONTHS = 2  # an alert may come up to two months after the life event's month
+MATCH_MONTHS = 2  # an alert may come up to two months after the life event's month...
+# ...after the months a rule needs by definition: income above the line must hold
+# for three closed months after the new income starts.
+RULE_MONTHS = {"income_above_line": 1}
 DROP = 0.3  # the default income_drop threshold: a fall at least this deep should be found
 DEATHS = ("earner_death", "sole_member_death", "member_death_other", "wages_after_death")
 
@@ -130,6 +133,8 @@ def acceptable(label: Label) -> set[str]:
         out |= {"earner_death", "sole_member_died", "income_drop", "conflicting_records"}
     if label.event in ("job_loss", "income_drop"):
         out |= {"job_loss", "income_drop", "fell_under_line"}
+    if label.event in ("member_death_other", "employment_while_unemployed"):
+        out.add("income_above_line")  # fewer members, or wages on top of a benefit
     return out
 
 
@@ -168,7 +173,8 @@ def _days(alert: Alert, label: Label) -> float:
 
 def _matches(alert: Alert, label: Label) -> bool:
     gap = month_index(alert.story.month) - month_index(label.month)
-    return alert.household == label.household and 0 <= gap <= MATCH_MONTHS
+    window = MATCH_MONTHS + RULE_MONTHS.get(alert.detector, 0)
+    return alert.household == label.household and 0 <= gap <= window
 
 
 def score(alerts: Iterable[Alert], labels: list[Label]) -> dict[str, DetectorScore]:

@@ -9,6 +9,7 @@ whose batches all arrived (``view.complete``).
 
 from __future__ import annotations
 
+from statistics import median
 from typing import Annotated
 
 import msgspec
@@ -33,43 +34,64 @@ from engine.timeline import month_name
 Share = Annotated[float, msgspec.Meta(gt=0, le=1)]
 Yuan = Annotated[float, msgspec.Meta(ge=0)]
 Months = Annotated[int, msgspec.Meta(ge=1, le=6)]
+HistoryMonths = Annotated[int, msgspec.Meta(ge=0, le=15)]
 
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def _level(state: HouseholdState, before: int) -> float:
+    """The household's income level before a month: the median of the three months before.
+
+    A median, so that one month without a record (late, or missing) does not move it.
+    """
+    return float(median(household_income(state, m) for m in range(before - 3, before)))
+
+
 def seasonal_factor(state: HouseholdState, month: int) -> float | None:
-    """How the same month last year compared with the three months before it (None: unknown)."""
+    """How the same month last year compared with the level before it (None: unknown).
+
+    Capped at 1: last year may explain a low month (a winter without wages),
+    never make this year's expectation higher than the household's own level.
+    """
     last_year = month - 12
     if not known(state, last_year - 3):
         return None
-    before = _mean([household_income(state, m) for m in range(last_year - 3, last_year)])
+    before = _level(state, last_year)
     if before <= 0:
         return None
-    return min(household_income(state, last_year) / before, 2.0)
+    return min(household_income(state, last_year) / before, 1.0)
 
 
 def predicted_income(state: HouseholdState, month: int, base: int) -> float:
     """What the household's history predicts for ``month``, from the months before ``base``."""
-    recent = _mean([household_income(state, m) for m in range(base - 3, base)])
     factor = seasonal_factor(state, month)
-    return recent * (factor if factor is not None else 1.0)
+    return _level(state, base) * (factor if factor is not None else 1.0)
 
 
 @register("income_drop", direction="help")
 class IncomeDrop(Detector):
     """Household income well below what its own history predicts, for consecutive months."""
 
-    def __init__(self, drop: Share = 0.3, floor: Yuan = 500, confirm_months: Months = 2) -> None:
+    def __init__(
+        self,
+        drop: Share = 0.3,
+        floor: Yuan = 500,
+        confirm_months: Months = 2,
+        history_months: HistoryMonths = 12,
+    ) -> None:
         self.drop = drop
         self.floor = floor
         self.confirm_months = confirm_months
+        self.history_months = history_months
 
     def on_month(self, view: View, month: int) -> list[Finding]:
         state = view.state
         start = month - self.confirm_months + 1
-        if not view.complete or not known(state, start - 3):
+        # A household's first year teaches its rhythm (a winter without wages may
+        # be its season); until then no drop is judged.
+        if not view.complete or not known(state, month - self.history_months):
             return []
         rows = []
         for m in range(start, month + 1):
@@ -214,10 +236,12 @@ class JobLoss(Detector):
         min_share: Share = 0.4,
         months: Months = 2,
         share_months: Annotated[int, msgspec.Meta(ge=1, le=12)] = 6,
+        history_months: HistoryMonths = 12,
     ) -> None:
         self.min_share = min_share
         self.months = months
         self.share_months = share_months
+        self.history_months = history_months
 
     def on_record(self, view: View, event: ev.Event, change: Change) -> list[Finding]:
         if not isinstance(event, ev.EmploymentEnded) or change.outcome != NEW:
@@ -256,6 +280,8 @@ class JobLoss(Detector):
         start = month - self.months + 1
         window = list(range(start - self.share_months, start))
         findings = []
+        if not known(state, month - self.history_months):
+            return findings  # the first year teaches the household's rhythm (seasons)
         for member in state.members:
             if member.died is not None or not known(state, window[0]):
                 continue

@@ -42,7 +42,7 @@ class EngineSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     min_batch_share: Share = 0.5
     correction_months: Annotated[int, msgspec.Meta(ge=1, le=12)] = 4
     source_skew_months: Annotated[int, msgspec.Meta(ge=0, le=6)] = 1
-    window_months: Annotated[int, msgspec.Meta(ge=16, le=36)] = 16
+    window_months: Annotated[int, msgspec.Meta(ge=16, le=36)] = 18
     pending_horizon_days: Days = 92
     retention_days: Days = 365
 

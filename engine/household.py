@@ -155,8 +155,20 @@ def member_income(state: HouseholdState, member: MemberState, month: int) -> int
     return amount_at(member.wages, state, month) + amount_at(member.transfers, state, month)
 
 
+def in_household(member: MemberState, month: int) -> bool:
+    """Was the member part of the household, and alive, for some of the month?"""
+    start, end = first_day(month), first_day(month + 1) - 1
+    joined = member.joined <= end and (member.left is None or member.left > start)
+    return joined and (member.died is None or member.died >= start)
+
+
 def household_income(state: HouseholdState, month: int) -> int:
-    return sum(member_income(state, m, month) for m in state.members)
+    """The month's income of the members who were part of the household then.
+
+    Payments recorded for a member after their death or departure are not the
+    household's income (they are conflicting records, alerted as such).
+    """
+    return sum(member_income(state, m, month) for m in state.members if in_household(m, month))
 
 
 def members_on(state: HouseholdState, day: int) -> list[MemberState]:
