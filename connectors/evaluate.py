@@ -130,7 +130,10 @@ def acceptable(label: Label) -> set[str]:
     if fall is not None and fall >= DROP - 0.1:
         out |= {"income_drop", "fell_under_line"}  # a fall near the threshold may go either way
     if label.event in DEATHS:
-        out |= {"earner_death", "sole_member_died", "income_drop", "conflicting_records"}
+        out |= {"earner_death", "sole_member_died", "income_drop", "conflicting_records",
+                "fell_under_line"}  # fmt: skip
+    if label.event == "birth":
+        out.add("fell_under_line")  # one more mouth: income per person falls
     if label.event in ("job_loss", "income_drop"):
         out |= {"job_loss", "income_drop", "fell_under_line"}
     if label.event in ("member_death_other", "employment_while_unemployed"):
