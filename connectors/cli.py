@@ -29,6 +29,7 @@ from connectors.replay import (
     Timed,
     compare,
     plan_deliveries,
+    render_quality,
     render_report,
     replay,
     replay_events,
@@ -201,10 +202,12 @@ def main() -> None:
 @config_option
 @click.option(
     "--samples",
-    type=click.Path(path_type=Path, exists=True),
-    default=DEFAULT_SAMPLES,
-    show_default=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help=f"Run these department files instead of a simulated world (bundled: {DEFAULT_SAMPLES}).",
 )
+@click.option("--households", type=click.IntRange(1, 100_000), default=300, show_default=True)
+@click.option("--months", type=click.IntRange(14, 120), default=30, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
 @click.option(
     "--out",
     "out_dir",
@@ -213,26 +216,59 @@ def main() -> None:
     show_default=True,
 )
 @click.option("--quiet", is_flag=True, help="Print only the summary.")
-def run(config_dir: Path, samples: Path, out_dir: Path, quiet: bool) -> None:
-    """Run the embedded engine over the bundled sample department files.
+def run(
+    config_dir: Path,
+    samples: Path | None,
+    households: int,
+    months: int,
+    seed: int,
+    out_dir: Path,
+    quiet: bool,
+) -> None:
+    """Run the engine embedded: no Kafka, no Redis, the in-process store.
 
-    No Kafka, no Redis: the in-process store. Files are read through the
-    department connectors in the order they arrived, validated and
-    pseudonymised, and their events run through the engine; alerts are
-    printed as they fire. Events go to OUT/events.jsonl, rejects with their
-    reasons to OUT/rejects.jsonl, alerts to OUT/alerts.jsonl.
+    By default it simulates a small world (OUT/world: raw department files,
+    their arrival times, and labels of the life events in it), runs the files
+    through the connectors and the engine in arrival order, prints each alert
+    as it fires, and ends with a summary and each detector's precision and
+    recall against the world's labels. With --samples it runs the bundled
+    sample files instead and prints every event and rejected record too.
+    Events, rejects and alerts go to OUT/.
     """
     config, catalog = _load_engine(config_dir)
     pseudonymiser = _pseudonymiser()
-    deliveries = plan_deliveries(samples)
     out_dir.mkdir(parents=True, exist_ok=True)
+    folder, backfill, labels = samples, None, None
+    if samples is None:
+        from connectors.simulate import load_simulator_settings, simulate
+
+        world = out_dir / "world"
+        facts = simulate(
+            load_simulator_settings(REPO_ROOT / "config" / "simulator.toml"),
+            households, months, seed, world, SIMULATION_START,
+        )  # fmt: skip
+        click.echo(
+            f"simulated {facts.households} households over {facts.months} months "
+            f"({facts.start_month} to {facts.end_month}, seed {seed}): "
+            f"{facts.records['total']} records in {facts.files['count']} files, "
+            f"{sum(facts.labels.values())} life events -> {world}"
+        )
+        folder, labels = world / "departments", world / "labels.jsonl"
+        backfill = world_warmup_end((folder,))
+    assert folder is not None
+    deliveries = plan_deliveries(folder)
     ingest = IngestSummary(settings=config.settings)
-    engine = Engine(config.settings, config.detectors, config.alert_maker(), MemoryStore())
+    engine = Engine(
+        config.settings, config.detectors, config.alert_maker(), MemoryStore(),
+        backfill_until=backfill,
+    )  # fmt: skip
     click.echo(
         f"lifeline run: config {config.version}, {len(config.detectors)} detectors, "
         f"{len(catalog.mappings)} department mappings, pseudonym key '{pseudonymiser.key_id}', "
-        f"{len(deliveries)} sample files in {samples}, in-process store"
+        f"{len(deliveries)} files in {folder}, in-process store"
+        + (f", history before {backfill[:10]} backfilled (no alerts)" if backfill else "")
     )
+    every_record = samples is not None and not quiet
     with (
         (out_dir / "events.jsonl").open("wb") as events,
         (out_dir / "rejects.jsonl").open("wb") as rejects,
@@ -240,14 +276,13 @@ def run(config_dir: Path, samples: Path, out_dir: Path, quiet: bool) -> None:
     ):
 
         def on_file(delivery: Delivery) -> None:
-            if not quiet:
-                click.echo(
-                    f"\n{delivery.path.name}  (arrived {delivery.received_at:%Y-%m-%d %H:%M})"
-                )
+            if every_record:
+                arrived = f"{delivery.received_at:%Y-%m-%d %H:%M}"
+                click.echo(f"\n{delivery.path.name}  (arrived {arrived})")
 
         def on_item(item: Event | Reject, verdict: str) -> None:
             _write(rejects if isinstance(item, Reject) else events, item)
-            if not quiet:
+            if every_record:
                 click.echo(describe(item, verdict))
 
         def on_alert(alert: Alert) -> None:
@@ -256,20 +291,22 @@ def run(config_dir: Path, samples: Path, out_dir: Path, quiet: bool) -> None:
                 click.echo(describe_alert(alert))
 
         summary = replay(
-            deliveries,
-            catalog,
-            pseudonymiser,
-            engine,
-            ingest=ingest,
-            on_file=on_file,
-            on_item=on_item,
-            on_alert=on_alert,
-        )
+            deliveries, catalog, pseudonymiser, engine,
+            ingest=ingest, on_file=on_file, on_item=on_item, on_alert=on_alert,
+        )  # fmt: skip
     click.echo("\nsummary")
     for line in ingest.lines():
         click.echo(f"  {line}")
     for line in alert_lines(summary):
         click.echo(f"  {line}")
+    if labels is not None:
+        scores = score(summary.alerts, load_labels(labels))
+        report = {
+            "quality": {n: dataclasses.asdict(q) for n, q in scores.items()},
+            "labels": labels,
+        }
+        for line in render_quality(report):
+            click.echo(f"  {line}")
     click.echo(f"\nevents, rejects and alerts written to {out_dir}/")
 
 

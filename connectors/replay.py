@@ -256,6 +256,20 @@ def render_report(report: Mapping[str, Any]) -> list[str]:
         lines.append(
             "rejected records: " + ", ".join(f"{k} {v}" for k, v in report["rejects"].items())
         )
+    lines += render_quality(report)
+    diff = report.get("compare")
+    if diff:
+        lines.append(
+            f"with {diff['other_config']}: {diff['would_appear']} alerts would appear "
+            f"{diff['appear_by_detector']}, {diff['would_disappear']} would disappear "
+            f"{diff['disappear_by_detector']}"
+        )
+    return lines
+
+
+def render_quality(report: Mapping[str, Any]) -> list[str]:
+    """The precision and recall table of a report that has one."""
+    lines: list[str] = []
     quality = report.get("quality")
     if quality:
         lines.append(f"against {report['labels']}:")
@@ -271,11 +285,4 @@ def render_report(report: Mapping[str, Any]) -> list[str]:
                 f"{q['days_to_alert_median'] if q['days_to_alert_median'] is not None else '-':>10}"
                 f"{q['days_to_alert_p90'] if q['days_to_alert_p90'] is not None else '-':>7}"
             )
-    diff = report.get("compare")
-    if diff:
-        lines.append(
-            f"with {diff['other_config']}: {diff['would_appear']} alerts would appear "
-            f"{diff['appear_by_detector']}, {diff['would_disappear']} would disappear "
-            f"{diff['disappear_by_detector']}"
-        )
     return lines

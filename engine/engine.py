@@ -242,7 +242,8 @@ class _Step:
     def apply_to(self, state: HouseholdState, event: ev.Event) -> None:
         calendar = self.calendar(state.region)
         month = event_month(event)
-        calendar.note_month(month)
+        if not isinstance(event, ev.RosterEnrolled | ev.RosterMemberAdded):
+            calendar.note_month(month)  # the region's months start with its first records
         # A record is too late when its month is more than correction_months
         # before its own arrival (a fact about the record alone), or before what
         # this household's ledger still remembers (which, while departments'
@@ -333,7 +334,9 @@ class _Step:
 
     def decide(self, region: str, decision: Decision, again: bool = False) -> None:
         self.result.counts["months_decided"] += 1
-        if not decision.complete:
+        backfill = self.engine.backfill_day
+        history = backfill is not None and first_day(decision.month + 1) <= backfill
+        if not decision.complete and not history:
             self.result.operator.append(
                 OperatorAlert(
                     kind="batch_missing_or_small",

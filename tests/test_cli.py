@@ -47,7 +47,7 @@ def raw_ids_in_samples() -> set[str]:
 
 
 def test_run_over_the_samples_needs_no_server(tmp_path: Path) -> None:
-    result = run(["run", "--out", str(tmp_path)], KEY)
+    result = run(["run", "--samples", str(SAMPLES), "--out", str(tmp_path)], KEY)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "summary" in out and "rejected records:" in out
@@ -82,8 +82,13 @@ def test_run_over_the_samples_needs_no_server(tmp_path: Path) -> None:
 
 def test_run_is_deterministic_apart_from_arrival_time(tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
-    assert run(["run", "--quiet", "--out", str(first)], KEY).returncode == 0
-    assert run(["run", "--quiet", "--out", str(second)], KEY).returncode == 0
+    assert (
+        run(["run", "--samples", str(SAMPLES), "--quiet", "--out", str(first)], KEY).returncode == 0
+    )
+    assert (
+        run(["run", "--samples", str(SAMPLES), "--quiet", "--out", str(second)], KEY).returncode
+        == 0
+    )
 
     def ids(folder: Path) -> list[tuple[str, str]]:
         return [
@@ -150,3 +155,13 @@ def test_check_config_reports_a_broken_file(tmp_path: Path) -> None:
     assert (
         "detectors.toml" in problems[1] and "income_drop" in problems[1] and "drop" in problems[1]
     )
+
+
+def test_the_default_run_simulates_a_world_and_scores_its_alerts(tmp_path: Path) -> None:
+    result = run(["run", "--households", "80", "--months", "24", "--out", str(tmp_path)], KEY)
+    assert result.returncode == 0, result.stderr
+    assert "simulated 80 households over 24 months" in result.stdout
+    assert "precision" in result.stdout and "recall" in result.stdout
+    alerts = (tmp_path / "alerts.jsonl").read_bytes().splitlines()
+    assert alerts and result.stdout.count("⚑") == len(alerts)
+    assert (tmp_path / "world" / "labels.jsonl").exists()
