@@ -279,7 +279,7 @@ class JobLoss(Detector):
             return []
         start = month - self.months + 1
         window = list(range(start - self.share_months, start))
-        findings = []
+        findings: list[Finding] = []
         if not known(state, month - self.history_months):
             return findings  # the first year teaches the household's rhythm (seasons)
         for member in state.members:
