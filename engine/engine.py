@@ -60,6 +60,7 @@ class DetectorLike(Protocol):
 
 
 CLOCK_KEY = "clock:{engine}"  # the latest arrival time seen, for a restarted process
+PENDING_INDEX = "pending:{engine}"  # owners (persons, households) with held records
 
 
 class OperatorAlert(msgspec.Struct, kw_only=True, frozen=True):
@@ -280,6 +281,7 @@ class _Step:
             return
         pending.records.append(Held(day_index(event.event_time), blob))
         self.ws.put(key, encode_pending(pending))
+        self.ws.index_add(PENDING_INDEX, owner)
         self.result.counts["held"] += 1
 
     def release(self, owner: str) -> None:
@@ -288,6 +290,7 @@ class _Step:
         if not pending.records:
             return
         self.ws.put(key, None)
+        self.ws.index_remove(PENDING_INDEX, owner)
         for held in sorted(pending.records, key=lambda h: h.day):
             self.result.counts["released"] += 1
             self.one(ev.decode_event(held.event))
@@ -313,6 +316,41 @@ class _Step:
             if state is not None:
                 complete = month not in self.calendar(state.region).book.incomplete
                 self.decide_household(state, Decision(month, complete, ()), again=True)
+        if self.result.counts["months_decided"]:
+            self.expire_pending(watermark_day)
+
+    def expire_pending(self, today: int) -> None:
+        """Drop held records whose person was not enrolled within the horizon (counted).
+
+        A record waits ``pending_horizon_days`` after its date, plus ``grace_days``
+        for the roster record to arrive, measured on the engine's clock.
+        """
+        owners = self.ws.store.index_members(PENDING_INDEX)
+        self.ws.prefetch(pending_key(o) for o in owners)
+        limit = today - self.settings.pending_horizon_days - self.settings.grace_days
+        for owner in owners:
+            pending = decode_pending(self.ws.get(pending_key(owner)))
+            kept = [h for h in pending.records if h.day >= limit]
+            expired = len(pending.records) - len(kept)
+            if not expired:
+                continue
+            self.result.counts["expired"] += expired
+            pending.records = kept
+            self.ws.put(pending_key(owner), encode_pending(pending))
+            if not kept:
+                self.ws.index_remove(PENDING_INDEX, owner)
+
+    def erase(self, state: HouseholdState) -> None:
+        """Forget a household that exited longer ago than the retention period."""
+        household = state.household
+        self.ws.prefetch(person_key(m.person) for m in state.members)
+        for member in state.members:
+            index = self.index(member.person)
+            index.facts = [f for f in index.facts if f.household != household]
+        self.households[household] = None
+        self.ws.put(household_key(household), None)
+        self.ws.index_remove(region_index(state.region), household)
+        self.result.counts["erased"] += 1
 
     def shared(self) -> list[DetectorLike]:
         return [d for d in self.engine.detectors if getattr(d, "shared", False)]
@@ -360,6 +398,9 @@ class _Step:
     def decide_household(self, state: HouseholdState, decision: Decision, again: bool) -> None:
         month = decision.month
         if state.exited is not None and state.exited < first_day(month):
+            today = day_index(self.engine.watermark) if self.engine.watermark else -1
+            if today > state.exited + self.settings.retention_days:
+                self.erase(state)
             return
         if month <= state.decided and not again:
             return
