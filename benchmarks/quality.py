@@ -29,7 +29,6 @@ from connectors.mapping import Catalog  # noqa: E402
 from connectors.replay import plan_deliveries, replay  # noqa: E402
 from connectors.simulate import load_simulator_settings, simulate  # noqa: E402
 from detectors.catalog import load_engine_config  # noqa: E402
-from engine.engine import Engine  # noqa: E402
 from engine.identity import Pseudonymiser  # noqa: E402
 from engine.store import MemoryStore  # noqa: E402
 
@@ -43,13 +42,7 @@ def one_world(households: int, months: int, seed: int, work: Path) -> dict[str, 
     config = load_engine_config(ROOT / "config")
     catalog = Catalog.load(ROOT / "config" / "connectors")
     backfill = world_warmup_end((world / "departments",))
-    engine = Engine(
-        config.settings,
-        config.detectors,
-        config.alert_maker(),
-        MemoryStore(),
-        backfill_until=backfill,
-    )
+    engine = config.engine(MemoryStore(), backfill)
     started = time.perf_counter()
     key = Pseudonymiser("bench", os.urandom(32))
     summary = replay(plan_deliveries(world / "departments"), catalog, key, engine)

@@ -45,7 +45,6 @@ from detectors.catalog import (
 )
 from engine.alert import Alert
 from engine.config import ConfigError, Settings, load_settings
-from engine.engine import Engine
 from engine.events import CST, Event, encode
 from engine.identity import Pseudonymiser
 from engine.schemas import CONTRACTS_DIR, published_schemas, render, write_schemas
@@ -258,10 +257,7 @@ def run(
     assert folder is not None
     deliveries = plan_deliveries(folder)
     ingest = IngestSummary(settings=config.settings)
-    engine = Engine(
-        config.settings, config.detectors, config.alert_maker(), MemoryStore(),
-        backfill_until=backfill,
-    )  # fmt: skip
+    engine = config.engine(MemoryStore(), backfill)  # fmt: skip
     click.echo(
         f"lifeline run: config {config.version}, {len(config.detectors)} detectors, "
         f"{len(catalog.mappings)} department mappings, pseudonym key '{pseudonymiser.key_id}', "
@@ -543,13 +539,7 @@ def _replay_once(
     quiet: bool,
 ) -> Timed:
     config, catalog = _load_engine(config_dir)
-    engine = Engine(
-        config.settings,
-        config.detectors,
-        config.alert_maker(),
-        MemoryStore(),
-        backfill_until=backfill_until,
-    )
+    engine = config.engine(MemoryStore(), backfill_until)
     started = time.perf_counter()
     if as_events:
         files = _department_files(inputs)

@@ -23,7 +23,7 @@ from connectors.files import Reject, ingest_file
 from connectors.mapping import Catalog
 from connectors.summary import IngestSummary
 from engine.alert import Alert
-from engine.engine import Engine, OperatorAlert
+from engine.engine import Engine, OperatorAlert, StepResult
 from engine.events import CST, Event, EventError, decode_event
 from engine.identity import Pseudonymiser
 from engine.store import MemoryStore
@@ -78,6 +78,18 @@ class ReplaySummary:
     operator: list[OperatorAlert] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
 
+    def absorb(
+        self, batch: list[Event], result: StepResult, on_alert: Callable[[Alert], None] | None
+    ) -> None:
+        """Count one engine step of ``batch`` and pass its alerts on."""
+        self.events += len(batch)
+        self.counts.update(result.counts)
+        self.operator.extend(result.operator)
+        for alert in result.alerts:
+            self.alerts.append(alert)
+            if on_alert:
+                on_alert(alert)
+
     def by(self, *fields: str) -> Counter[tuple[str, ...]]:
         """Latest revision of each alert, counted by the given alert fields."""
         latest: dict[str, Alert] = {}
@@ -120,14 +132,7 @@ def replay(
                 summary.rejects[item.reason_code] += 1
             else:
                 batch.append(item)
-        summary.events += len(batch)
-        result = engine.process(batch)
-        summary.counts.update(result.counts)
-        summary.operator.extend(result.operator)
-        for alert in result.alerts:
-            summary.alerts.append(alert)
-            if on_alert:
-                on_alert(alert)
+        summary.absorb(batch, engine.process(batch), on_alert)
     return summary
 
 
@@ -144,14 +149,7 @@ def replay_events(
     batch: list[Event] = []
 
     def flush() -> None:
-        result = engine.process(batch)
-        summary.events += len(batch)
-        summary.counts.update(result.counts)
-        summary.operator.extend(result.operator)
-        for alert in result.alerts:
-            summary.alerts.append(alert)
-            if on_alert:
-                on_alert(alert)
+        summary.absorb(batch, engine.process(batch), on_alert)
         if on_batch:
             on_batch(len(batch))
         batch.clear()

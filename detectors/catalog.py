@@ -22,6 +22,8 @@ import detectors.monthly  # noqa: F401  (registers the month rules)
 from detectors.base import REGISTRY, Detector, build
 from engine.alerting import AlertMaker, DetectorPolicy, Templates
 from engine.config import ConfigError, Settings, load_settings, load_toml
+from engine.engine import Engine
+from engine.store import Store
 
 Severity = Literal["low", "medium", "high", "urgent"]
 VERSION_FILES = ("lifeline.toml", "detectors.toml", "templates.toml")
@@ -51,6 +53,12 @@ class EngineConfig:
     policies: dict[str, DetectorPolicy]
     templates: Templates
     version: str
+
+    def engine(self, store: Store, backfill_until: str | None = None) -> Engine:
+        """An engine with these settings, detectors and alert rules over ``store``."""
+        return Engine(
+            self.settings, self.detectors, self.alert_maker(), store, backfill_until=backfill_until
+        )
 
     def alert_maker(self) -> AlertMaker:
         return AlertMaker(

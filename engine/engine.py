@@ -53,7 +53,8 @@ from engine.timeline import day_index, day_timestamp, first_day, month_name, mon
 class DetectorLike(Protocol):
     """What the engine needs of a detector (see detectors.base.Detector)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def on_record(self, view: View, event: ev.Event, change: Change) -> list[Finding]: ...
     def on_month(self, view: View, month: int) -> list[Finding]: ...

@@ -115,7 +115,4 @@ def config() -> EngineConfig:
 
 def engine(store: Store | None = None, backfill_until: str | None = None) -> Engine:
     cfg = config()
-    return Engine(
-        cfg.settings, cfg.detectors, cfg.alert_maker(), store or MemoryStore(),
-        backfill_until=backfill_until,
-    )  # fmt: skip
+    return cfg.engine(store or MemoryStore(), backfill_until)  # fmt: skip

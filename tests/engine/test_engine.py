@@ -212,7 +212,9 @@ def test_held_records_expire_and_are_counted() -> None:
     assert eng.process([wage(stranger, "2025-01", 2000.0)]).counts["held"] == 1
     eng.process([enrol("H1", [(HEAD, "head")]), wage(HEAD, "2025-01", 3000.0)])
     # Months go by; nobody enrols the stranger.
-    result = eng.process([wage(HEAD, "2025-07", 3000.0, received="2025-08-25"), batch_end("2025-07", "2025-08-26")])
+    result = eng.process(
+        [wage(HEAD, "2025-07", 3000.0, received="2025-08-25"), batch_end("2025-07", "2025-08-26")]
+    )
     assert result.counts["expired"] == 1
     assert eng.store.index_members("pending:{engine}") == []  # type: ignore[attr-defined]
 
@@ -220,10 +222,18 @@ def test_held_records_expire_and_are_counted() -> None:
 def test_an_exited_household_is_erased_after_retention() -> None:
     store = MemoryStore()
     eng = engine(store)
-    eng.process([enrol("H1", [(HEAD, "head")]), enrol("H2", [(SPOUSE, "head")]), wage(SPOUSE, "2024-01", 1000.0)])
+    eng.process(
+        [
+            enrol("H1", [(HEAD, "head")]),
+            enrol("H2", [(SPOUSE, "head")]),
+            wage(SPOUSE, "2024-01", 1000.0),
+        ]
+    )
     eng.process([event("roster.exited", "2024-02-10", household="H1")])
     assert household_key("H1") in store.values
-    later = [wage(SPOUSE, f"2025-{m:02d}", 1000.0) for m in (1, 2, 3)] + [batch_end("2025-02", "2025-03-10")]
+    later = [wage(SPOUSE, f"2025-{m:02d}", 1000.0) for m in (1, 2, 3)] + [
+        batch_end("2025-02", "2025-03-10")
+    ]
     result = eng.process(later)
     assert result.counts["erased"] == 1
     assert household_key("H1") not in store.values and household_key("H2") in store.values
