@@ -131,7 +131,7 @@ def acceptable(label: Label) -> set[str]:
         out |= {"income_drop", "fell_under_line"}  # a fall near the threshold may go either way
     if label.event in DEATHS:
         out |= {"earner_death", "sole_member_died", "income_drop", "conflicting_records",
-                "fell_under_line"}  # fmt: skip
+                "fell_under_line", "job_loss"}  # fmt: skip
     if label.event == "birth":
         out.add("fell_under_line")  # one more mouth: income per person falls
     if label.event in ("job_loss", "income_drop"):

@@ -50,18 +50,25 @@ def _level(state: HouseholdState, before: int) -> float:
 
 
 def seasonal_factor(state: HouseholdState, month: int) -> float | None:
-    """How the same month last year compared with the level before it (None: unknown).
+    """How the same month last year compared with the months around it (None: unknown).
 
-    Capped at 1: last year may explain a low month (a winter without wages),
-    never make this year's expectation higher than the household's own level.
+    The level around it is the median of the known months up to three before
+    and three after: robust to a neighbouring month of the same season, or one
+    missing. Capped at 1: last year may explain a low month (a winter without
+    wages), never make this year's expectation higher than the household's own level.
     """
     last_year = month - 12
-    if not known(state, last_year - 3):
+    if not known(state, last_year):
         return None
-    before = _level(state, last_year)
-    if before <= 0:
+    around = [
+        household_income(state, m)
+        for m in range(last_year - 3, last_year + 4)
+        if m != last_year and known(state, m)
+    ]
+    level = float(median(around)) if around else 0.0
+    if level <= 0:
         return None
-    return min(household_income(state, last_year) / before, 1.0)
+    return min(household_income(state, last_year) / level, 1.0)
 
 
 def predicted_income(state: HouseholdState, month: int, base: int) -> float:
@@ -90,8 +97,8 @@ class IncomeDrop(Detector):
         state = view.state
         start = month - self.confirm_months + 1
         # A household's first year teaches its rhythm (a winter without wages may
-        # be its season); until then no drop is judged.
-        if not view.complete or not known(state, month - self.history_months):
+        # be its season): a drop is judged once the months a year before it are known.
+        if not view.complete or not known(state, start - self.history_months):
             return []
         rows = []
         for m in range(start, month + 1):
@@ -247,8 +254,8 @@ class JobLoss(Detector):
         if not isinstance(event, ev.EmploymentEnded) or change.outcome != NEW:
             return []
         member = view.state.member_at(change.position)
-        if member is None:
-            return []
+        if member is None or member.died is not None:
+            return []  # a death ends employment too: earner_death tells that story
         month = event_month(event)
         share = income_share(view.state, member, list(range(month - self.share_months, month)))
         if share < self.min_share:
@@ -280,7 +287,7 @@ class JobLoss(Detector):
         start = month - self.months + 1
         window = list(range(start - self.share_months, start))
         findings: list[Finding] = []
-        if not known(state, month - self.history_months):
+        if not known(state, start - self.history_months):
             return findings  # the first year teaches the household's rhythm (seasons)
         for member in state.members:
             if member.died is not None or not known(state, window[0]):
