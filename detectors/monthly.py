@@ -19,7 +19,6 @@ from engine import events as ev
 from engine.household import (
     NEW,
     Change,
-    amount_at,
     event_month,
     household_income,
     income_share,
@@ -60,6 +59,9 @@ def seasonal_factor(state: HouseholdState, month: int) -> float | None:
     last_year = month - 12
     if not known(state, last_year):
         return None
+    then = household_income(state, last_year)
+    if then == 0:
+        return 0.0  # nothing came in that month last year: the season explains a gap
     around = [
         household_income(state, m)
         for m in range(last_year - 3, last_year + 4)
@@ -68,7 +70,7 @@ def seasonal_factor(state: HouseholdState, month: int) -> float | None:
     level = float(median(around)) if around else 0.0
     if level <= 0:
         return None
-    return min(household_income(state, last_year) / level, 1.0)
+    return min(then / level, 1.0)
 
 
 def predicted_income(state: HouseholdState, month: int, base: int) -> float:
@@ -219,19 +221,21 @@ class IncomeAboveLine(Detector):
         ]
 
 
-def _seasonal_gap(state: HouseholdState, member: MemberState, start: int) -> bool:
-    """Was the member also without wages a year before ``start``, after earning before that?"""
-    last_year = start - 12
-    if not known(state, last_year):
+def _unexplained_gap(state: HouseholdState, member: MemberState, month: int) -> bool:
+    """No wages this month, though the same month last year had some.
+
+    A month without wages that last year also had none is the member's season
+    (or a job not yet begun), not news.
+    """
+    if member_wages(state, member, month) != 0:
         return False
-    earned_before = any(
-        amount_at(member.wages, state, m) > 0 for m in range(last_year - 3, last_year)
-    )
-    return earned_before and amount_at(member.wages, state, last_year) == 0
+    last_year = month - 12
+    return known(state, last_year) and member_wages(state, member, last_year) > 0
 
 
 def _wages_stopped(state: HouseholdState, member: MemberState, month: int, months: int) -> bool:
-    return all(member_wages(state, member, m) == 0 for m in range(month - months + 1, month + 1))
+    """Every one of the last ``months`` months is a gap last year does not explain."""
+    return all(_unexplained_gap(state, member, m) for m in range(month - months + 1, month + 1))
 
 
 @register("job_loss", direction="help")
@@ -298,8 +302,6 @@ class JobLoss(Detector):
             share = income_share(state, member, window)
             if share < self.min_share:
                 continue
-            if _seasonal_gap(state, member, start):
-                continue  # the same months had no wages last year either: seasonal work
             findings.append(
                 Finding(
                     self.name,
