@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from connectors.cli import SIMULATION_START, world_warmup_end  # noqa: E402
-from connectors.evaluate import load_labels, score  # noqa: E402
+from connectors.evaluate import load_world_labels, score  # noqa: E402
 from connectors.mapping import Catalog  # noqa: E402
 from connectors.replay import plan_deliveries, replay  # noqa: E402
 from connectors.simulate import load_simulator_settings, simulate  # noqa: E402
@@ -47,7 +47,7 @@ def one_world(households: int, months: int, seed: int, work: Path) -> dict[str, 
     key = Pseudonymiser("bench", os.urandom(32))
     summary = replay(plan_deliveries(world / "departments"), catalog, key, engine)
     replayed = time.perf_counter() - started
-    scores = score(summary.alerts, load_labels(world / "labels.jsonl"))
+    scores = score(summary.alerts, *load_world_labels(world / "labels.jsonl"))
     return {
         "seed": seed,
         "households": facts.households,

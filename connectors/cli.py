@@ -20,7 +20,7 @@ from typing import IO
 import click
 import orjson
 
-from connectors.evaluate import load_labels, score
+from connectors.evaluate import load_world_labels, score
 from connectors.files import Reject, ingest_file
 from connectors.mapping import Catalog, MappingError
 from connectors.replay import (
@@ -296,7 +296,7 @@ def run(
     for line in alert_lines(summary):
         click.echo(f"  {line}")
     if labels is not None:
-        scores = score(summary.alerts, load_labels(labels))
+        scores = score(summary.alerts, *load_world_labels(labels))
         report = {
             "quality": {n: dataclasses.asdict(q) for n, q in scores.items()},
             "labels": labels,
@@ -489,7 +489,7 @@ def replay_command(
     if labels is None:
         labels = next((p for p in _label_candidates(inputs) if p.exists()), None)
     if labels is not None:
-        scores = score(primary.alerts, load_labels(labels))
+        scores = score(primary.alerts, *load_world_labels(labels))
         report["labels"] = str(labels)
         report["quality"] = {name: dataclasses.asdict(s) for name, s in scores.items()}
     if compare_dir is not None:

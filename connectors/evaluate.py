@@ -54,6 +54,12 @@ class Label:
     revealed_at: str | None = None  # arrival of the record that reveals the event
 
 
+def load_world_labels(labels: Path) -> tuple[list[Label], list[Label]]:
+    """The labels, and the benefit endings derived from income_sources.jsonl beside them."""
+    sources = labels.parent / "income_sources.jsonl"
+    return load_labels(labels), (benefit_endings(sources) if sources.exists() else [])
+
+
 def load_labels(path: Path) -> list[Label]:
     labels = []
     for line in path.read_bytes().splitlines():
@@ -72,6 +78,34 @@ def load_labels(path: Path) -> list[Label]:
                 )
             )
     return labels
+
+
+def benefit_endings(sources: Path) -> list[Label]:
+    """Life events the world's income sources hold but its labels do not: a benefit running out.
+
+    A simulated world's ``income_sources.jsonl`` lists every income stream with
+    its months; an unemployment benefit that stops (after a job loss, or after
+    its recipient found work) makes the household's income fall, which
+    ``income_drop`` and ``fell_under_line`` rightly report. They count as right
+    for those alerts (``acceptable``), never as labels to find (recall).
+    """
+    derived = []
+    for number, line in enumerate(sources.read_bytes().splitlines()):
+        raw = orjson.loads(line) if line.strip() else {}
+        if raw.get("kind") == "unemployment" and raw.get("end_month"):
+            month = raw["end_month"]
+            derived.append(
+                Label(
+                    f"B{number:06d}",
+                    raw["household"],
+                    "benefit_ended",
+                    f"{month}-01",
+                    month,
+                    raw.get("member_position"),
+                    {"benefit": raw.get("amount")},
+                )
+            )
+    return derived
 
 
 def _fall(details: Mapping[str, Any]) -> float | None:
@@ -126,6 +160,8 @@ def expected(label: Label) -> set[str]:
 def acceptable(label: Label) -> set[str]:
     """Detectors whose alert this life event makes right (precision is counted on these)."""
     out = expected(label) | {"unusual_trajectory"}
+    if label.event == "benefit_ended":
+        out |= {"income_drop", "fell_under_line"}
     fall = _fall(label.details)
     if fall is not None and fall >= DROP - 0.1:
         out |= {"income_drop", "fell_under_line"}  # a fall near the threshold may go either way
@@ -136,7 +172,10 @@ def acceptable(label: Label) -> set[str]:
         out.add("fell_under_line")  # one more mouth: income per person falls
     if label.event in ("job_loss", "income_drop"):
         out |= {"job_loss", "income_drop", "fell_under_line"}
-    if label.event in ("member_death_other", "employment_while_unemployed"):
+    if label.event in (
+        "member_death_other",
+        "employment_while_unemployed",
+    ) or label.event.startswith("moved_"):
         out.add("income_above_line")  # fewer members, or wages on top of a benefit
     return out
 
@@ -180,10 +219,15 @@ def _matches(alert: Alert, label: Label) -> bool:
     return alert.household == label.household and 0 <= gap <= window
 
 
-def score(alerts: Iterable[Alert], labels: list[Label]) -> dict[str, DetectorScore]:
+def score(
+    alerts: Iterable[Alert],
+    labels: list[Label],
+    derived: list[Label] = (),  # type: ignore[assignment]
+) -> dict[str, DetectorScore]:
+    """Scores per detector; ``derived`` labels may make alerts right but are not to be found."""
     standing = latest_alerts(alerts)
     by_household: dict[str, list[Label]] = defaultdict(list)
-    for label in labels:
+    for label in [*labels, *derived]:
         by_household[label.household].append(label)
     detectors = sorted({a.detector for a in standing} | {d for lb in labels for d in expected(lb)})
     result = {}
