@@ -11,7 +11,7 @@ export LIFELINE_KAFKA_PORT ?= 19092
 export LIFELINE_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(LIFELINE_KAFKA_PORT)
 export LIFELINE_REDIS_URL ?= redis://127.0.0.1:$(LIFELINE_REDIS_PORT)/0
 
-.PHONY: help venv run test test-unit services services-down services-status lint format contracts clean
+.PHONY: help venv run test test-unit services services-down services-status lint format contracts clean quality replay-scale
 
 help:
 	@echo "make run            run the engine embedded (no servers) over the sample files"
@@ -19,6 +19,8 @@ help:
 	@echo "make test-unit      the tests that need no server"
 	@echo "make services       start Redis and Kafka on loopback (services-down stops them)"
 	@echo "make lint           ruff, mypy and the contract check"
+	@echo "make quality        detection quality on 5,000-household, 36-month worlds, 3 seeds (~10 min)"
+	@echo "make replay-scale   replay throughput and memory, 1 million events (~15 min)"
 
 # The virtual environment, installed from the pinned constraints; rebuilt when
 # the dependencies change.
@@ -67,3 +69,10 @@ contracts: venv
 
 clean:
 	rm -rf out .pytest_cache .hypothesis .mypy_cache .ruff_cache
+
+# Long runs, outside `make test`: results in benchmarks/results/.
+quality: venv
+	$(PY) benchmarks/quality.py --households 5000 --months 36 --seeds 1 2 3
+
+replay-scale: venv
+	$(PY) benchmarks/replay_scale.py --households 13000 --months 36 18
