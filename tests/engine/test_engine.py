@@ -238,3 +238,39 @@ def test_an_exited_household_is_erased_after_retention() -> None:
     assert result.counts["erased"] == 1
     assert household_key("H1") not in store.values and household_key("H2") in store.values
     assert store.index_members("rg:{130126}:households") == ["H2"]
+
+
+HISTORY = [
+    enrol("H1", [(HEAD, "head"), (SPOUSE, "spouse"), (CHILD, "child")]),
+    *[wage(HEAD, m, 3200.0 + 10 * i) for i, m in enumerate(MONTHS)],
+    batch_end("2025-05", "2025-06-10"),
+    event("medical.settlement", "2025-06-12", person=SPOUSE, settlement_id="S9", total_cost=30000.0,
+          fund_paid=15000.0, out_of_pocket=15000.0, care="inpatient"),
+    wage(HEAD, "2025-06", 3100.0),  # a correction of June
+    death(HEAD, "2025-07-03"),
+    batch_end("2025-06", "2025-07-10"),
+]  # fmt: skip
+
+
+def run_all(batches: list[list[Event]]) -> tuple[dict[str, bytes], list[tuple[str, str, int]]]:
+    store = MemoryStore()
+    eng = engine(store)
+    alerts = [a for batch in batches for a in eng.process(batch).alerts]
+    latest = {a.alert_id: (a.alert_id, a.status, a.revision) for a in alerts}
+    return store.values, sorted(latest.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=0, max_value=len(HISTORY)), st.integers(min_value=1, max_value=4))
+def test_replaying_any_prefix_again_changes_nothing(prefix: int, size: int) -> None:
+    once = run_all([HISTORY[i : i + size] for i in range(0, len(HISTORY), size)])
+    head = [HISTORY[i : i + size] for i in range(0, prefix, size)]
+    again = run_all(
+        [
+            *head,
+            HISTORY[:prefix],
+            *[HISTORY[i : i + size] for i in range(prefix, len(HISTORY), size)],
+        ]
+    )
+    assert again[0] == once[0]
+    assert [(a, s) for a, s, _ in again[1]] == [(a, s) for a, s, _ in once[1]]
