@@ -201,7 +201,7 @@ class Timed:
             "state_bytes_per_household": round(self.store.size_bytes("hh:") / households)
             if households
             else None,
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mib": peak_memory_mib(),
             "alerts": len({a.alert_id for a in s.alerts}),
             "alert_revisions": len(s.alerts),
             "alerts_by_detector": {f"{k[1]}/{k[0]}": v for k, v in sorted(standing.items())},
@@ -209,6 +209,18 @@ class Timed:
             "operator_alerts": len(s.operator),
             "engine": dict(sorted(s.counts.items())),
         }
+
+
+def peak_memory_mib() -> float:
+    """This process's peak resident memory (VmHWM: reset by exec, unlike ru_maxrss,
+    which a process started from a large parent inherits)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _standing(alerts: list[Alert]) -> dict[tuple[str, str, str], Alert]:
