@@ -19,7 +19,7 @@ from typing import Any, ClassVar, TypeVar
 import msgspec
 
 from engine import events as ev
-from engine.config import ConfigError
+from engine.config import ConfigError, explain
 from engine.findings import Evidence, Finding, View
 from engine.household import Change
 
@@ -102,5 +102,7 @@ def build(name: str, params: Mapping[str, Any], source: Path | str) -> Detector:
         checked = msgspec.convert(dict(params), params_type(cls))
     except msgspec.ValidationError as exc:
         valid = ", ".join(_parameters(cls)) or "none"
-        raise ConfigError(f"{source}: detector '{name}': {exc} (parameters: {valid})") from None
+        raise ConfigError(
+            f"{source}: detector '{name}': {explain(exc, dict(params))} (parameters: {valid})"
+        ) from None
     return cls(**msgspec.structs.asdict(checked))

@@ -7,6 +7,7 @@ got `str` - at `$.regions[0].urban_line```.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
@@ -73,6 +74,36 @@ class ConfigError(ValueError):
     """A config file is wrong; the message names the file and the place."""
 
 
+_PATH = re.compile(r" - at `\$(.*)`$")
+_STEP = re.compile(r"\.([A-Za-z0-9_\-]+)|\[(\d+)\]")
+
+
+def explain(exc: msgspec.ValidationError, raw: object) -> str:
+    """msgspec's message, with the offending value when the path leads to one.
+
+    >>> class Line(msgspec.Struct):
+    ...     urban_line: Annotated[float, msgspec.Meta(gt=0)]
+    >>> try:
+    ...     msgspec.convert({"urban_line": -5}, Line)
+    ... except msgspec.ValidationError as exc:
+    ...     print(explain(exc, {"urban_line": -5}))
+    Expected `float` > 0.0 - at `$.urban_line` (value: -5)
+    """
+    message = str(exc)
+    match = _PATH.search(message)
+    if match is None:
+        return message
+    value: object = raw
+    for key, index in _STEP.findall(match.group(1)):
+        try:
+            value = value[int(index)] if index else value[key]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError, ValueError):
+            return message
+    if isinstance(value, dict | list):
+        return message
+    return f"{message} (value: {value!r})"
+
+
 def load_toml(
     path: Path, kind: type[T], error: type[ConfigError] = ConfigError, what: str = "config"
 ) -> T:
@@ -84,7 +115,7 @@ def load_toml(
     try:
         return msgspec.convert(raw, kind)
     except msgspec.ValidationError as exc:
-        raise error(f"{path}: {exc}") from None
+        raise error(f"{path}: {explain(exc, raw)}") from None
 
 
 def load_settings(path: Path) -> Settings:
