@@ -23,7 +23,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connectors.cli import SIMULATION_START, world_warmup_end  # noqa: E402
+from connectors.cli_engine import SIMULATION_START, world_warmup_end  # noqa: E402
 from connectors.evaluate import load_world_labels, score  # noqa: E402
 from connectors.mapping import Catalog  # noqa: E402
 from connectors.replay import plan_deliveries, replay  # noqa: E402

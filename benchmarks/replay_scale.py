@@ -24,7 +24,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connectors.cli import SIMULATION_START  # noqa: E402
+from connectors.cli_base import SIMULATION_START  # noqa: E402
 from connectors.files import Reject, ingest_file  # noqa: E402
 from connectors.mapping import Catalog  # noqa: E402
 from connectors.replay import plan_deliveries  # noqa: E402
