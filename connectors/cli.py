@@ -8,6 +8,7 @@ they share in cli_base.py.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -100,6 +101,47 @@ def connect(
             events.close()
     for line in summary.lines():
         click.echo(line, err=True)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@config_option
+@click.option("--department", help="Read every file with this department's mapping.")
+@click.option(
+    "--bootstrap",
+    default=lambda: os.environ.get("LIFELINE_KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
+    show_default="LIFELINE_KAFKA_BOOTSTRAP or 127.0.0.1:19092",
+    help="Kafka bootstrap servers.",
+)
+@click.option("--received-at", help="Arrival time to stamp (ISO 8601; default: now).")
+def ingest(
+    paths: tuple[Path, ...],
+    config_dir: Path,
+    department: str | None,
+    bootstrap: str,
+    received_at: str | None,
+) -> None:
+    """Send department files, line by line in their raw layout, to their Kafka topics.
+
+    Each line goes to dept.<department> as JSON (file, line, layout, arrival
+    time, the raw row); the worker normalises and pseudonymises it. The
+    producer is idempotent, batched and compressed.
+    """
+    from connectors.kafka_ingest import ingest_files, producer
+
+    _, catalog = _load(config_dir)
+    send = producer(bootstrap)
+    try:
+        count = ingest_files(
+            _department_files(paths), catalog, send, _received_at(received_at), department
+        )
+    finally:
+        send.close()
+    for topic, sent in sorted(count.sent.items()):
+        click.echo(f"{topic:<28} {sent:>8} lines")
+    click.echo(f"{count.files} files, {count.unreadable} unreadable lines sent with their problem")
+    if count.no_layout:
+        _fail(f"no layout for: {', '.join(count.no_layout)} (nothing of them was sent)")
 
 
 @main.command()
