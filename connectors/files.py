@@ -57,6 +57,65 @@ def masked_row(row: dict[str, Any], layout: Layout, pseudonymiser: Pseudonymiser
     return {key: clean(value, key) for key, value in row.items()}
 
 
+class LineNormaliser:
+    """One line of a department's layout to an event or a reject: the one place it happens.
+
+    Used for files (:func:`ingest_file`) and for the lines that arrive on the
+    departments' Kafka topics alike.
+    """
+
+    def __init__(self, department: str, layout: Layout, pseudonymiser: Pseudonymiser) -> None:
+        self.department = department
+        self.layout = layout
+        self.pseudonymiser = pseudonymiser
+        self.converter = RowConverter(department, layout, pseudonymiser)
+
+    def __call__(
+        self,
+        row: dict[str, Any] | LineProblem,
+        *,
+        source: str,
+        position: int,
+        received_at: dt.datetime,
+        where: str,
+    ) -> Event | Reject:
+        """``source``/``position`` place a reject; ``where`` is the event's source text."""
+        if isinstance(row, LineProblem):
+            # Mask first, then shorten: a cut could split an ID number and hide
+            # it from the masker.
+            text = self.pseudonymiser.mask_id_tokens(row.text)[:MAX_KEPT_TEXT] if row.text else None
+            return self._reject(source, position, received_at, row.code, row.message, None, text)
+        try:
+            return self.converter.convert(row, received_at, where)
+        except RowRejected as exc:
+            content = masked_row(row, self.layout, self.pseudonymiser)
+            return self._reject(
+                source, position, received_at, exc.code, str(exc), exc.column, content
+            )
+
+    def _reject(
+        self,
+        source: str,
+        position: int,
+        received_at: dt.datetime,
+        code: str,
+        reason: str,
+        column: str | None,
+        content: Any,
+    ) -> Reject:
+        return Reject(
+            reason_code=code,
+            reason=reason,
+            source=source,
+            position=position,
+            department=self.department,
+            layout=self.layout.name,
+            column=column,
+            content=content,
+            received_at=received_at,
+        )
+
+
 def ingest_file(
     path: Path,
     catalog: Catalog,
@@ -79,31 +138,8 @@ def ingest_file(
             received_at=received_at,
         )
         return
-    converter = RowConverter(dept, layout, pseudonymiser)
-
-    def reject(line: int, code: str, reason: str, column: str | None, content: Any) -> Reject:
-        return Reject(
-            reason_code=code,
-            reason=reason,
-            source=source,
-            position=line,
-            department=dept,
-            layout=layout.name,
-            column=column,
-            content=content,
-            received_at=received_at,
-        )
-
+    normalise = LineNormaliser(dept, layout, pseudonymiser)
     for line, row in read_rows(path, layout):
-        if isinstance(row, LineProblem):
-            # Mask first, then shorten: a cut could split an ID number and hide
-            # it from the masker.
-            text = pseudonymiser.mask_id_tokens(row.text)[:MAX_KEPT_TEXT] if row.text else None
-            yield reject(line, row.code, row.message, None, text)
-            continue
-        try:
-            yield converter.convert(row, received_at, f"{source}:{line}")
-        except RowRejected as exc:
-            yield reject(
-                line, exc.code, str(exc), exc.column, masked_row(row, layout, pseudonymiser)
-            )
+        yield normalise(
+            row, source=source, position=line, received_at=received_at, where=f"{source}:{line}"
+        )

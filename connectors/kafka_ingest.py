@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,28 @@ class IngestCount:
     no_layout: list[str] = field(default_factory=list)
 
 
+def line_messages(
+    path: Path, catalog: Catalog, received_at: dt.datetime, department: str | None = None
+) -> Iterator[tuple[str, bytes, bytes, bool]]:
+    """(department, key, value, unreadable) of every line; MappingError if no layout reads it."""
+    dept, layout = catalog.layout_for(path.name, department)
+    for line, row in read_rows(path, layout):
+        message: dict[str, Any] = {
+            "v": 1,
+            "file": path.name,
+            "line": line,
+            "layout": layout.name,
+            "received_at": received_at.isoformat(),
+        }
+        if isinstance(row, LineProblem):
+            message["problem"] = {"code": row.code, "message": row.message}
+            message["text"] = row.text
+            yield dept, message_key(None, layout, path.name), orjson.dumps(message), True
+        else:
+            message["row"] = row
+            yield dept, message_key(row, layout, path.name), orjson.dumps(message), False
+
+
 def ingest_files(
     paths: Iterable[Path],
     catalog: Catalog,
@@ -83,29 +105,15 @@ def ingest_files(
     count = IngestCount()
     for path in paths:
         try:
-            dept, layout = catalog.layout_for(path.name, department)
+            messages = list(line_messages(path, catalog, received_at, department))
         except MappingError:
             count.no_layout.append(path.name)
             continue
         count.files += 1
-        topic = f"{topic_prefix}{dept}"
-        for line, row in read_rows(path, layout):
-            message: dict[str, Any] = {
-                "v": 1,
-                "file": path.name,
-                "line": line,
-                "layout": layout.name,
-                "received_at": received_at.isoformat(),
-            }
-            if isinstance(row, LineProblem):
-                message["problem"] = {"code": row.code, "message": row.message}
-                message["text"] = row.text
-                count.unreadable += 1
-                key = message_key(None, layout, path.name)
-            else:
-                message["row"] = row
-                key = message_key(row, layout, path.name)
-            send.send(topic, key=key, value=orjson.dumps(message))
+        for dept, key, value, unreadable in messages:
+            topic = f"{topic_prefix}{dept}"
+            send.send(topic, key=key, value=value)
             count.sent[topic] += 1
+            count.unreadable += unreadable
     send.flush(timeout=60)
     return count
