@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import msgspec
 
 from engine.config import EngineSettings
-from engine.timeline import first_day, month_name
+from engine.timeline import first_day
 
 USUAL_WEIGHT = 0.3  # weight of a new batch in the department's usual count
 
@@ -141,9 +141,7 @@ class Calendar:
     def forget_before(self, month: int) -> None:
         self.book.batches = [b for b in self.book.batches if b.month >= month]
         self.book.alerts = {m: n for m, n in self.book.alerts.items() if m >= month}
-
-    def describe(self, decision: Decision) -> str:
-        return f"region {self.region} month {month_name(decision.month)}"
+        self.book.incomplete = [m for m in self.book.incomplete if m >= month]
 
 
 _encoder = msgspec.msgpack.Encoder()

@@ -312,6 +312,9 @@ class _Step:
                 self.decide(region, Decision(month, True, ()), again=True)
             if decisions or late:
                 self.checkpoint_models(region)
+                # Batch marks and alert counts of months no record can change any more.
+                keep = self.settings.correction_months + self.settings.source_skew_months
+                calendar.forget_before(calendar.book.decided - keep)
         for household, month in sorted(self.redo):
             state = self.household(household)
             if state is not None:

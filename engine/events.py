@@ -346,11 +346,6 @@ def decode_event(raw: bytes) -> Event:
         raise EventError(f"not JSON: {exc}") from None
 
 
-def event_to_dict(event: Event) -> dict[str, Any]:
-    """The JSON-ready mapping of an event (times as RFC 3339 strings)."""
-    return msgspec.to_builtins(event, enc_hook=enc_hook)  # type: ignore[no-any-return]
-
-
 def encode(item: msgspec.Struct) -> bytes:
     """JSON of an event, an alert or a reject (bounded integers as plain ints)."""
     return _encoder.encode(item)

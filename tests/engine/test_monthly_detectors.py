@@ -153,3 +153,20 @@ def test_a_death_is_not_also_a_conflict() -> None:
     eng.process([wage(HEAD, m, 3000.0) for m in months("2023-01", 6)])
     alerts = eng.process([event("registration.death", "2023-06-20", person=HEAD)]).alerts
     assert "conflicting_records" not in {a.detector for a in alerts}
+
+
+def test_a_region_calendar_stays_bounded_as_months_go_by() -> None:
+    from engine.calendar import decode_calendar
+    from engine.store import MemoryStore, region_key
+    from engine.timeline import month_index
+
+    store = MemoryStore()
+    eng = engine(store)
+    for batch in history({m: 4000.0 for m in months("2023-01", 30)}):
+        eng.process(batch)
+    book = decode_calendar(store.values[region_key("130126")])
+    assert book.decided == month_index("2025-06")  # the last month of the history
+    assert sorted({b.month for b in book.batches}) == list(
+        range(book.decided - 5, book.decided + 1)
+    )
+    assert all(m >= book.decided - 5 for m in book.alerts)
