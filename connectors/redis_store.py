@@ -13,13 +13,60 @@ from collections.abc import Sequence
 
 import redis
 
-from engine.store import WriteGroup
+from engine.store import StoreConflict, WriteGroup, hash_tag
+
+# A conditional group in one atomic step: KEYS are the expected keys, then one
+# key per write; ARGV[1] is how many keys are expected, then each expected
+# value ("" for absent, "=" and the value otherwise), then the writes (S: set
+# to the next argument, D: delete, A/R: add/remove the next argument to/from a set).
+CHECK_AND_WRITE = """
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  local v = redis.call('GET', KEYS[i])
+  local want = ARGV[1 + i]
+  if want == '' then
+    if v then return 0 end
+  elseif v ~= string.sub(want, 2) then
+    return 0
+  end
+end
+local a = n + 2
+local k = n + 1
+while a <= #ARGV do
+  local op = ARGV[a]
+  if op == 'S' then redis.call('SET', KEYS[k], ARGV[a + 1]); a = a + 2
+  elseif op == 'D' then redis.call('DEL', KEYS[k]); a = a + 1
+  elseif op == 'A' then redis.call('SADD', KEYS[k], ARGV[a + 1]); a = a + 2
+  else redis.call('SREM', KEYS[k], ARGV[a + 1]); a = a + 2
+  end
+  k = k + 1
+end
+return 1
+"""
+
+
+def _conditional_call(group: WriteGroup, prefix: str) -> tuple[list[str], list[bytes | str]]:
+    keys = [prefix + k for k in group.expect]
+    args: list[bytes | str] = [str(len(keys))]
+    args += [b"" if v is None else b"=" + v for v in group.expect.values()]
+    for key, value in group.values.items():
+        keys.append(prefix + key)
+        args += ["D"] if value is None else ["S", value]
+    for index, member in group.index_add:
+        keys.append(prefix + index)
+        args += ["A", member]
+    for index, member in group.index_remove:
+        keys.append(prefix + index)
+        args += ["R", member]
+    return keys, args
 
 
 class RedisStore:
     def __init__(self, client: redis.Redis, prefix: str = "") -> None:
         self.client = client
         self.prefix = prefix  # lets tests and tenants share a server without colliding
+        # Scripts survive NOSCRIPT: redis-py loads them again (e.g. after a restart).
+        self._check_and_write = client.register_script(CHECK_AND_WRITE)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "") -> RedisStore:
@@ -35,7 +82,13 @@ class RedisStore:
         if not groups:
             return
         pipe = self.client.pipeline(transaction=False)
+        conditional: list[tuple[int, WriteGroup]] = []
         for group in groups:
+            if group.expect:
+                keys, args = _conditional_call(group, self.prefix)
+                conditional.append((len(pipe.command_stack), group))
+                self._check_and_write(keys=keys, args=args, client=pipe)
+                continue
             pipe.execute_command("MULTI")
             for key, value in group.values.items():
                 if value is None:
@@ -47,7 +100,10 @@ class RedisStore:
             for index, member in group.index_remove:
                 pipe.srem(self.prefix + index, member)
             pipe.execute_command("EXEC")
-        pipe.execute()
+        results = pipe.execute()
+        lost = [g for position, g in conditional if not results[position]]
+        if lost:
+            raise StoreConflict([hash_tag(next(iter(g.expect))) for g in lost])
 
     def index_members(self, index: str) -> list[str]:
         members = self.client.smembers(self.prefix + index)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -54,10 +55,25 @@ class EngineConfig:
     templates: Templates
     version: str
 
-    def engine(self, store: Store, backfill_until: str | None = None) -> Engine:
+    def engine(
+        self,
+        store: Store,
+        backfill_until: str | None = None,
+        *,
+        scope: str = "engine",
+        owns: Callable[[str], bool] | None = None,
+        outbox: bool = False,
+    ) -> Engine:
         """An engine with these settings, detectors and alert rules over ``store``."""
         return Engine(
-            self.settings, self.detectors, self.alert_maker(), store, backfill_until=backfill_until
+            self.settings,
+            self.detectors,
+            self.alert_maker(),
+            store,
+            backfill_until=backfill_until,
+            scope=scope,
+            owns=owns,
+            outbox=outbox,
         )
 
     def alert_maker(self) -> AlertMaker:

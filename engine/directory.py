@@ -59,6 +59,10 @@ class PersonIndex(msgspec.Struct, array_like=True):
                 return fact.household
         return None
 
+    def resolve(self, day: int, horizon_days: int) -> str | None:
+        """The household a record of ``day`` belongs to, now or by an enrolment soon after."""
+        return self.household_at(day) or self.joined_after(day, horizon_days)
+
     def households(self) -> list[str]:
         return sorted({f.household for f in self.facts if f.kind == JOIN})
 

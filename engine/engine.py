@@ -11,7 +11,7 @@ records' own: the latest arrival time seen is the engine's clock.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,12 +36,18 @@ from engine.directory import (
 )
 from engine.findings import Finding, View
 from engine.household import Change, event_month, forget_closed, new_household
+from engine.outbox import decode_outbox, encode_outbox
 from engine.state import HouseholdState, decode_state, encode_state
 from engine.store import (
     Store,
+    StoreConflict,
     Workspace,
+    clock_key,
     household_key,
     model_key,
+    outbox_index,
+    outbox_key,
+    pending_index,
     pending_key,
     person_key,
     region_index,
@@ -60,8 +66,7 @@ class DetectorLike(Protocol):
     def on_month(self, view: View, month: int) -> list[Finding]: ...
 
 
-CLOCK_KEY = "clock:{engine}"  # the latest arrival time seen, for a restarted process
-PENDING_INDEX = "pending:{engine}"  # owners (persons, households) with held records
+CONFLICT_ATTEMPTS = 5  # a batch whose shared keys another worker changed is run again
 
 
 class OperatorAlert(msgspec.Struct, kw_only=True, frozen=True):
@@ -74,11 +79,29 @@ class OperatorAlert(msgspec.Struct, kw_only=True, frozen=True):
     message: str
 
 
+@dataclass(frozen=True)
+class Forward:
+    """A record whose household another scope owns: to be sent there."""
+
+    region: str
+    household: str
+    event: ev.Event
+
+
 @dataclass
 class StepResult:
     alerts: list[Alert] = field(default_factory=list)
     operator: list[OperatorAlert] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
+    forward: list[Forward] = field(default_factory=list)
+    outbox: set[str] = field(default_factory=set)  # households whose outbox was written
+
+    def merge(self, other: StepResult) -> None:
+        self.alerts += other.alerts
+        self.operator += other.operator
+        self.counts.update(other.counts)
+        self.forward += [f for f in other.forward if f not in self.forward]
+        self.outbox |= other.outbox
 
 
 class Engine:
@@ -90,7 +113,17 @@ class Engine:
         store: Store,
         *,
         backfill_until: str | None = None,
+        scope: str = "engine",
+        owns: Callable[[str], bool] | None = None,
+        outbox: bool = False,
     ) -> None:
+        """``scope`` names this engine's own keys (clock, held-record index,
+        outbox index) when several engines share a store; ``owns`` says which
+        regions this engine decides (records of other regions' households come
+        back in :attr:`StepResult.forward`); with ``outbox`` every alert is
+        also recorded, atomically with its household's state, under
+        :func:`~engine.store.outbox_key` until :mod:`engine.outbox` clears it.
+        """
         self.settings = settings
         self.detectors = list(detectors)
         self.alerts = alert_maker
@@ -99,20 +132,39 @@ class Engine:
         self.backfill_day = day_index(backfill_until) if backfill_until else None
         self.watermark = ""  # the latest arrival time seen: the engine's clock
         self.restored: set[tuple[str, str]] = set()  # (region, detector) shared models loaded
+        self.scope = scope
+        self.owns = owns or (lambda region: True)
+        self.owned = sorted(r for r in self.regions if self.owns(r))
+        self.outbox = outbox
 
     # --- the batch ---------------------------------------------------------------------
 
     def process(self, batch: Sequence[ev.Event]) -> StepResult:
-        step = _Step(self, Workspace(self.store))
+        """Apply the batch; run it again if another writer changed a shared key first.
+
+        A run that lost a race wrote everything else, and running a batch
+        again changes nothing it already changed, so the second run only
+        finishes what the first could not.
+        """
         if not self.watermark:  # a new process: the clock comes back from the store
-            stored = self.store.get_many([CLOCK_KEY])[0]
+            stored = self.store.get_many([clock_key(self.scope)])[0]
             self.watermark = stored.decode() if stored else ""
-        step.prefetch(batch)
-        for event in batch:
-            step.one(event)
-        step.decide_months()
-        step.save()
-        return step.result
+        combined = StepResult()
+        for _ in range(CONFLICT_ATTEMPTS):
+            step = _Step(self, Workspace(self.store))
+            step.prefetch(batch)
+            for event in batch:
+                step.one(event)
+            step.decide_months()
+            try:
+                step.save()
+            except StoreConflict:
+                combined.merge(step.result)
+                combined.counts["store_conflicts"] += 1
+                continue
+            combined.merge(step.result)
+            return combined
+        raise StoreConflict([f"{CONFLICT_ATTEMPTS} attempts at one batch"])
 
 
 class _Step:
@@ -128,18 +180,22 @@ class _Step:
         self.calendars: dict[str, Calendar] = {}
         self.redo: set[tuple[str, int]] = set()  # (household, month) to decide again
         self.new_members: dict[str, set[str]] = {}  # region -> households added in this batch
+        self.outbox: dict[str, list[Alert]] = {}  # household -> alerts to record
 
     # --- loading and saving ------------------------------------------------------------
 
     def prefetch(self, batch: Sequence[ev.Event]) -> None:
         persons = {p for e in batch for p in _persons(e)}
         self.ws.prefetch(
-            [person_key(p) for p in persons] + [region_key(r) for r in self.engine.regions]
+            [person_key(p) for p in persons] + [region_key(r) for r in self.engine.owned]
         )
         households = {getattr(e, "household", None) for e in batch} - {None}
         for person in persons:
             households.update(self.index(person).households())
-        self.ws.prefetch(household_key(h) for h in households if h)
+        keys = [household_key(h) for h in households if h]
+        if self.engine.outbox:
+            keys += [outbox_key(h) for h in households if h]
+        self.ws.prefetch(keys)
 
     def index(self, person: str) -> PersonIndex:
         if person not in self.indexes:
@@ -170,8 +226,13 @@ class _Step:
             self.ws.put(person_key(person), encode_index(index) if index.facts else None)
         for region, calendar in self.calendars.items():
             self.ws.put(region_key(region), encode_calendar(calendar.book))
+        for household, alerts in self.outbox.items():
+            waiting = decode_outbox(self.ws.get(outbox_key(household)))
+            self.ws.put(outbox_key(household), encode_outbox(waiting + alerts))
+            self.ws.index_add(outbox_index(self.engine.scope), household)
+            self.result.outbox.add(household)
         if self.engine.watermark:
-            self.ws.put(CLOCK_KEY, self.engine.watermark.encode())
+            self.ws.put(clock_key(self.engine.scope), self.engine.watermark.encode())
         self.ws.commit()
 
     # --- one record --------------------------------------------------------------------
@@ -189,7 +250,7 @@ class _Step:
             self.person_record(event)
 
     def batch_end(self, event: ev.BatchEnd) -> None:
-        for region in sorted(self.engine.regions):
+        for region in self.engine.owned:
             if covers(event.region, region):
                 self.calendar(region).add_batch(
                     event.department, event.region, event_month(event), int(event.record_count)
@@ -198,6 +259,10 @@ class _Step:
     def roster(self, event: ev.Event) -> None:
         household: str = getattr(event, "household")  # noqa: B009 - every roster kind has one
         state = self.household(household)
+        region = state.region if state is not None else event.region
+        if region in self.engine.regions and not self.engine.owns(region):
+            self.result.forward.append(Forward(region, household, event))
+            return
         if state is None:
             if not isinstance(event, ev.RosterEnrolled):
                 # A roster change for a household not enrolled (yet): keep it until it is.
@@ -232,12 +297,13 @@ class _Step:
         person: str = getattr(event, "person", "")
         day = day_index(event.event_time)
         index = self.index(person)
-        household = index.household_at(day) or index.joined_after(
-            day, self.settings.pending_horizon_days
-        )
+        household = index.resolve(day, self.settings.pending_horizon_days)
         state = self.household(household) if household else None
         if state is None:
             self.hold(person, event)
+            return
+        if not self.engine.owns(state.region):
+            self.result.forward.append(Forward(state.region, state.household, event))
             return
         self.apply_to(state, event)
 
@@ -282,7 +348,7 @@ class _Step:
             return
         pending.records.append(Held(day_index(event.event_time), blob))
         self.ws.put(key, encode_pending(pending))
-        self.ws.index_add(PENDING_INDEX, owner)
+        self.ws.index_add(pending_index(self.engine.scope), owner)
         self.result.counts["held"] += 1
 
     def release(self, owner: str) -> None:
@@ -291,7 +357,7 @@ class _Step:
         if not pending.records:
             return
         self.ws.put(key, None)
-        self.ws.index_remove(PENDING_INDEX, owner)
+        self.ws.index_remove(pending_index(self.engine.scope), owner)
         for held in sorted(pending.records, key=lambda h: h.day):
             self.result.counts["released"] += 1
             self.one(ev.decode_event(held.event))
@@ -300,7 +366,7 @@ class _Step:
 
     def decide_months(self) -> None:
         watermark_day = day_index(self.engine.watermark) if self.engine.watermark else -1
-        for region in sorted(self.engine.regions):
+        for region in self.engine.owned:
             calendar = self.calendar(region)
             decisions = calendar.decide(watermark_day)
             late = calendar.completed_late()
@@ -329,20 +395,20 @@ class _Step:
         A record waits ``pending_horizon_days`` after its date, plus ``grace_days``
         for the roster record to arrive, measured on the engine's clock.
         """
-        owners = self.ws.store.index_members(PENDING_INDEX)
+        owners = self.ws.store.index_members(pending_index(self.engine.scope))
         self.ws.prefetch(pending_key(o) for o in owners)
         limit = today - self.settings.pending_horizon_days - self.settings.grace_days
         for owner in owners:
             pending = decode_pending(self.ws.get(pending_key(owner)))
             kept = [h for h in pending.records if h.day >= limit]
             expired = len(pending.records) - len(kept)
-            if not expired:
+            if pending.records and not expired:
                 continue
             self.result.counts["expired"] += expired
             pending.records = kept
-            self.ws.put(pending_key(owner), encode_pending(pending))
-            if not kept:
-                self.ws.index_remove(PENDING_INDEX, owner)
+            self.ws.put(pending_key(owner), encode_pending(pending) if kept else None)
+            if not kept:  # (or nothing was held: another scope released it)
+                self.ws.index_remove(pending_index(self.engine.scope), owner)
 
     def erase(self, state: HouseholdState) -> None:
         """Forget a household that exited longer ago than the retention period."""
@@ -438,6 +504,8 @@ class _Step:
             state, calendar.book, findings, processed_at, decided_month, silent
         )
         self.result.alerts.extend(alerts)
+        if alerts and self.engine.outbox:
+            self.outbox.setdefault(state.household, []).extend(alerts)
 
 
 def _persons(event: ev.Event) -> Iterable[str]:

@@ -41,13 +41,52 @@ def region_index(region: str) -> str:
     return f"rg:{{{region}}}:households"
 
 
+def clock_key(scope: str) -> str:
+    """The latest arrival time a scope (one engine of several) has seen."""
+    return f"clock:{{{scope}}}"
+
+
+def pending_index(scope: str) -> str:
+    """Owners (persons, households) with held records, per scope."""
+    return f"pending:{{{scope}}}"
+
+
+def outbox_index(scope: str) -> str:
+    """Households whose outbox holds alerts not yet published, per scope."""
+    return f"outbox:{{{scope}}}"
+
+
+def outbox_key(household: str) -> str:
+    """Alerts recorded with the household's state and not yet published."""
+    return f"hh:{{{household}}}:outbox"
+
+
+SHARED_PREFIXES = ("ps:", "pd:")  # keys several workers may write: written only if unchanged
+
+
 @dataclass(frozen=True)
 class WriteGroup:
-    """Writes that must land together or not at all (one hash tag)."""
+    """Writes that must land together or not at all (one hash tag).
+
+    ``expect`` makes the group conditional: it is written only if each of
+    those keys still holds the given value (None: absent), as read before.
+    """
 
     values: Mapping[str, bytes | None]  # None deletes
     index_add: Sequence[tuple[str, str]] = ()  # (index, member)
     index_remove: Sequence[tuple[str, str]] = ()
+    expect: Mapping[str, bytes | None] = field(default_factory=dict)
+
+
+class StoreConflict(Exception):
+    """Conditional groups not written because another writer changed their keys first.
+
+    Every other group of the same write was applied.
+    """
+
+    def __init__(self, tags: Sequence[str]) -> None:
+        super().__init__(f"changed by another writer: {', '.join(tags)}")
+        self.tags = list(tags)
 
 
 class Store(Protocol):
@@ -56,7 +95,11 @@ class Store(Protocol):
         ...
 
     def write(self, groups: Sequence[WriteGroup]) -> None:
-        """Apply the groups; each group is atomic."""
+        """Apply the groups in order; each group is atomic.
+
+        Raises :class:`StoreConflict` (after applying the others) when a
+        conditional group's expectations no longer hold.
+        """
         ...
 
     def index_members(self, index: str) -> list[str]:
@@ -75,7 +118,11 @@ class MemoryStore:
         return [self.values.get(key) for key in keys]
 
     def write(self, groups: Sequence[WriteGroup]) -> None:
+        conflicts = []
         for group in groups:
+            if any(self.values.get(k) != v for k, v in group.expect.items()):
+                conflicts.append(hash_tag(next(iter(group.expect))))
+                continue
             for key, value in group.values.items():
                 if value is None:
                     self.values.pop(key, None)
@@ -85,6 +132,8 @@ class MemoryStore:
                 self.indexes.setdefault(index, set()).add(member)
             for index, member in group.index_remove:
                 self.indexes.get(index, set()).discard(member)
+        if conflicts:
+            raise StoreConflict(conflicts)
 
     def index_members(self, index: str) -> list[str]:
         return sorted(self.indexes.get(index, ()))
@@ -133,30 +182,46 @@ class Workspace:
         self._index_remove.append((index, member))
 
     def commit(self) -> int:
-        """Write what changed, one atomic group per hash tag; returns the groups written."""
+        """Write what changed; returns the number of writes sent.
+
+        Index additions go first and removals last, so that a crash between
+        writes leaves at worst an index naming a key that is not there (which
+        readers skip), never a key its index has lost. Groups of keys several
+        workers may write (:data:`SHARED_PREFIXES`) are conditional on what
+        this workspace read under their tag; :class:`StoreConflict` says which
+        lost the race (everything else is written).
+        """
         groups: dict[str, dict[str, bytes | None]] = {}
         for key, value in self._dirty.items():
             if self._loaded.get(key, b"\0absent") == value:
                 continue  # unchanged: a replayed record writes nothing
-            groups.setdefault(_tag(key), {})[key] = value
-        adds: dict[str, list[tuple[str, str]]] = {}
-        for index, member in self._index_add:
-            adds.setdefault(_tag(index), []).append((index, member))
-        removes: dict[str, list[tuple[str, str]]] = {}
-        for index, member in self._index_remove:
-            removes.setdefault(_tag(index), []).append((index, member))
-        tags = sorted(set(groups) | set(adds) | set(removes))
-        self.store.write(
-            [WriteGroup(groups.get(t, {}), adds.get(t, ()), removes.get(t, ())) for t in tags]
-        )
-        self._loaded.update(self._dirty)
-        self._dirty.clear()
-        self._index_add.clear()
-        self._index_remove.clear()
-        return len(tags)
+            groups.setdefault(hash_tag(key), {})[key] = value
+        writes = [WriteGroup({}, index_add=adds) for adds in _by_tag(self._index_add).values()]
+        for tag, values in sorted(groups.items()):
+            expect: dict[str, bytes | None] = {}
+            if any(k.startswith(SHARED_PREFIXES) for k in values):
+                expect = {k: v for k, v in self._loaded.items() if hash_tag(k) == tag}
+            writes.append(WriteGroup(values, expect=expect))
+        writes += [WriteGroup({}, index_remove=rms) for rms in _by_tag(self._index_remove).values()]
+        try:
+            if writes:
+                self.store.write(writes)
+        finally:
+            self._loaded.update(self._dirty)
+            self._dirty.clear()
+            self._index_add.clear()
+            self._index_remove.clear()
+        return len(writes)
 
 
-def _tag(key: str) -> str:
+def _by_tag(pairs: Sequence[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    for index, member in sorted(set(pairs)):
+        out.setdefault(hash_tag(index), []).append((index, member))
+    return out
+
+
+def hash_tag(key: str) -> str:  # the hash tag: what Redis Cluster places by
     start = key.find("{")
     end = key.find("}", start + 1)
     return key[start + 1 : end] if start >= 0 and end > start + 1 else key

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 
-from engine.store import Store, WriteGroup, household_key, region_index
+import pytest
+
+from engine.store import Store, StoreConflict, WriteGroup, household_key, region_index
 
 from .factory import batch_end, engine, enrol, event, person, wage
 
@@ -35,6 +37,35 @@ class StoreContract:
         store.write([WriteGroup({}, [(index, "H3")], [(index, "H2")])])
         assert store.index_members(index) == ["H1", "H3"]
         assert store.index_members(region_index("999999")) == []
+
+    def test_a_conditional_group_is_written_only_if_its_keys_are_unchanged(
+        self, store: Store
+    ) -> None:
+        store.write([WriteGroup({"ps:{P}": b"facts"})])
+        store.write(
+            [
+                WriteGroup(
+                    {"pd:{P}": b"held"},
+                    [("pending:{p0}", "P")],
+                    expect={"ps:{P}": b"facts", "pd:{P}": None},
+                )
+            ]
+        )
+        assert store.get_many(["pd:{P}"]) == [b"held"]
+        assert store.index_members("pending:{p0}") == ["P"]
+        with pytest.raises(StoreConflict) as raised:
+            store.write(
+                [
+                    WriteGroup({"pd:{P}": None}, expect={"ps:{P}": None, "pd:{P}": b"held"}),
+                    WriteGroup({"pd:{Q}": b"q"}, expect={"ps:{Q}": None}),
+                    WriteGroup({"hh:{H}": b"h"}),
+                ]
+            )
+        assert raised.value.tags == ["P"]
+        # The refused group left everything as it was; the others were written.
+        assert store.get_many(["ps:{P}", "pd:{P}", "pd:{Q}", "hh:{H}"]) == [
+            b"facts", b"held", b"q", b"h",
+        ]  # fmt: skip
 
     def test_the_engine_gives_the_same_state_on_this_store(self, store: Store) -> None:
         head, spouse = person(1), person(2)
