@@ -43,6 +43,15 @@ _ID_TOKEN = re.compile(r"(?<![0-9])[0-9]{14,}[0-9Xx](?![0-9])")
 _REGION_SHAPE = re.compile(r"^[0-9]{6}$")
 
 
+def redact_id_tokens(text: str) -> str:
+    """Mask every ID-shaped token to its first six digits (for logs: no key, no pseudonym).
+
+    >>> redact_id_tokens("person 110105194912310021 failed")
+    'person 110105############ failed'
+    """
+    return _ID_TOKEN.sub(lambda m: m.group(0)[:6] + "#" * (len(m.group(0)) - 6), text)
+
+
 class IdError(ValueError):
     """An ID number failed validation. The message never contains the number."""
 

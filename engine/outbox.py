@@ -14,19 +14,21 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 
-from engine.alert import Alert
+from engine.alert import Alert, parse_alert
+from engine.events import encode
 from engine.store import Store, WriteGroup, outbox_index, outbox_key
 
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(list[Alert])
+_decoder = msgspec.msgpack.Decoder(list[bytes])
 
 
 def encode_outbox(alerts: Sequence[Alert]) -> bytes:
-    return _encoder.encode(list(alerts))
+    """The alerts as their contract JSON documents (what is published, byte for byte)."""
+    return _encoder.encode([encode(a) for a in alerts])
 
 
 def decode_outbox(blob: bytes | None) -> list[Alert]:
-    return _decoder.decode(blob) if blob else []
+    return [parse_alert(msgspec.json.decode(b)) for b in _decoder.decode(blob)] if blob else []
 
 
 def waiting(store: Store, scope: str) -> list[str]:

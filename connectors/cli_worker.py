@@ -1,0 +1,94 @@
+"""``lifeline worker``: the long-running daemon (connectors/worker.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from connectors.cli_base import _fail, _load_engine, _pseudonymiser, config_option
+from connectors.pipeline import ALERTS_TOPIC, EVENTS_TOPIC, OPERATOR_TOPIC, REJECTS_TOPIC
+
+
+def topic_partitions(bootstrap: str, needed: list[str]) -> dict[str, int]:
+    """Partitions of each topic the worker uses; a clear error names any that is missing."""
+    from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
+
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    except KafkaError as exc:
+        _fail(f"cannot reach Kafka at {bootstrap}: {type(exc).__name__}")
+        raise AssertionError from exc
+    try:
+        found = {t: len(consumer.partitions_for_topic(t) or ()) for t in needed}
+    finally:
+        consumer.close()
+    missing = sorted(t for t, n in found.items() if n == 0)
+    if missing:
+        _fail(
+            f"topics missing on {bootstrap}: {', '.join(missing)} "
+            "(scripts/kafka_ready.py creates those listed in config/kafka-topics.toml)"
+        )
+    return found
+
+
+@click.command("worker")
+@config_option
+@click.option(
+    "--bootstrap",
+    default=lambda: os.environ.get("LIFELINE_KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
+    show_default="$LIFELINE_KAFKA_BOOTSTRAP or 127.0.0.1:19092",
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    default=lambda: os.environ.get("LIFELINE_REDIS_URL", "redis://127.0.0.1:16379/0"),
+    show_default="$LIFELINE_REDIS_URL or redis://127.0.0.1:16379/0",
+)
+@click.option("--app-id", default="lifeline", show_default=True,
+              help="Consumer group and the namespace of saved positions.")  # fmt: skip
+@click.option("--backfill-until", help="Build state from records up to this time without alerting.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=2000, show_default=True)
+@click.option("--session-timeout", type=click.FloatRange(3, 300), default=30.0, show_default=True,
+              help="Seconds before a silent worker's partitions go to another.")  # fmt: skip
+@click.option("--web-port", type=click.IntRange(1, 65535), default=6066, show_default=True,
+              help="Port of /health and /metrics (on 127.0.0.1).")  # fmt: skip
+@click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)  # fmt: skip
+def worker_command(
+    config_dir: Path,
+    bootstrap: str,
+    redis_url: str,
+    app_id: str,
+    backfill_until: str | None,
+    batch_size: int,
+    session_timeout: float,
+    web_port: int,
+    loglevel: str,
+) -> None:
+    """Consume the department topics, keep state in Redis, publish alerts (until SIGTERM)."""
+    pseudonymiser = _pseudonymiser()  # required: the worker never starts without the key
+    config, catalog = _load_engine(config_dir)
+    from connectors.kafka_ingest import TOPIC_PREFIX
+    from connectors.worker import WorkerOptions, run
+
+    departments = sorted(catalog.mappings)
+    regions = [f"{ALERTS_TOPIC}.{r.code}" for r in config.settings.regions]
+    needed = [TOPIC_PREFIX + d for d in departments]
+    needed += [EVENTS_TOPIC, REJECTS_TOPIC, ALERTS_TOPIC, OPERATOR_TOPIC, *regions]
+    partitions = topic_partitions(bootstrap, needed)
+    options = WorkerOptions(
+        config_dir=config_dir,
+        bootstrap=bootstrap,
+        redis_url=redis_url,
+        app_id=app_id,
+        partitions=partitions[EVENTS_TOPIC],
+        backfill_until=backfill_until,
+        batch_size=batch_size,
+        session_timeout=session_timeout,
+        web_port=web_port,
+        departments=tuple(departments),
+    )
+    run(options, pseudonymiser, loglevel)

@@ -1,0 +1,308 @@
+"""The worker's two steps, free of faust: what happens to a batch of messages.
+
+:class:`Pipeline` holds everything the worker's agents call (connectors/worker.py
+adapts it to faust):
+
+- :meth:`Pipeline.normalise` turns department messages into events through
+  the same normaliser as the file path, sends every reject to the dead-letter
+  topic and every event to its household's partition (:mod:`engine.routing`);
+- :meth:`Pipeline.decide` runs one partition's events through that partition's
+  engine (Redis state, alerts recorded in the outbox with it), sends the
+  records another partition owns on, publishes the outbox and clears it.
+
+Correctness never rests on the consumer's offset bookkeeping: each step saves
+the next offset to read, per topic partition, in Redis *after* everything it
+caused is stored and acknowledged (:meth:`Pipeline.save_positions`), and a
+worker that is given a partition starts from there. Everything before that
+point is safe to do twice: events have stable ids, the engine applies a
+record once, and alerts leave the outbox only when the broker has them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from connectors.department_topics import DepartmentTopics
+from connectors.files import Reject
+from detectors.catalog import EngineConfig
+from engine import outbox
+from engine.alert import Alert
+from engine.directory import decode_index
+from engine.engine import Engine, StepResult
+from engine.events import CST, Event, EventError, decode_event, encode
+from engine.partitioned import scope_of
+from engine.routing import Router, persons
+from engine.store import Store, WriteGroup, person_key
+
+# What a record the engine cannot take raises (a bug or an unforeseen value);
+# the store's own errors are not among them: those are retried, never set aside.
+POISON = (msgspec.ValidationError, ValueError, KeyError, TypeError, AttributeError, IndexError)
+
+log = logging.getLogger("lifeline.worker")
+
+EVENTS_TOPIC = "events.by_household"
+REJECTS_TOPIC = "rejects"
+ALERTS_TOPIC = "alerts"
+OPERATOR_TOPIC = "operator.alerts"
+
+
+def region_topic(region: str) -> str:
+    return f"{ALERTS_TOPIC}.{region}"
+
+
+def position_key(app: str, topic: str, partition: int) -> str:
+    """The next offset to read, saved once everything before it is done."""
+    return f"pos:{{{app}}}:{topic}:{partition}"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A consumed message, whatever client consumed it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes
+    partition: int | None = None
+
+
+Send = Callable[[Sequence[Outgoing]], Awaitable[None]]  # returns once the broker has them all
+
+
+@dataclass
+class Tally:
+    """What a step did, for metrics and logs (counts and names only)."""
+
+    records_in: Counter[str] = field(default_factory=Counter)  # by department
+    rejects: Counter[str] = field(default_factory=Counter)  # by reason code
+    alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # detector, dir, region
+    forwarded: int = 0
+    engine: Counter[str] = field(default_factory=Counter)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        app: str,
+        config: EngineConfig,
+        departments: DepartmentTopics,
+        store: Store,
+        partitions: int,
+        *,
+        backfill_until: str | None = None,
+    ) -> None:
+        self.app = app
+        self.departments = departments
+        self.store = store
+        self.partitions = partitions
+        self.backfill_until = backfill_until
+        self.engines: dict[int, Engine] = {}
+        self.use(config)
+
+    # --- config --------------------------------------------------------------------
+
+    def use(self, config: EngineConfig) -> None:
+        """Swap in a config: engines made after this use it (restored from the store)."""
+        self.config = config
+        self.router = Router(config.settings, self.partitions)
+        self.engines.clear()
+
+    def engine(self, partition: int) -> Engine:
+        if partition not in self.engines:
+            self.engines[partition] = self.config.engine(
+                self.store,
+                self.backfill_until,
+                scope=scope_of(partition),
+                owns=self.router.owns(partition),
+                outbox=True,
+            )
+        return self.engines[partition]
+
+    def forget(self, partition: int | None = None) -> None:
+        """Drop in-memory engine state (after a failure): the next batch restores it."""
+        if partition is None:
+            self.engines.clear()
+        else:
+            self.engines.pop(partition, None)
+
+    # --- step 1: department messages to household partitions ------------------------
+
+    def normalise(self, messages: Sequence[Message], tally: Tally) -> list[Outgoing]:
+        items: list[tuple[Message, Event | Reject]] = [
+            (m, self.departments.decode(m.topic, m.partition, m.offset, m.value)) for m in messages
+        ]
+        events = [item for _, item in items if not isinstance(item, Reject)]
+        names = persons(events)
+        blobs = self.store.get_many([person_key(p) for p in names])
+        indexes = {n: decode_index(b) for n, b in zip(names, blobs, strict=True) if b}
+        out: list[Outgoing] = []
+        for message, item in items:
+            department = message.topic.removeprefix(self.departments.prefix)
+            tally.records_in[department] += 1
+            if isinstance(item, Reject):
+                tally.rejects[item.reason_code] += 1
+                out.append(self.reject(item, message))
+                continue
+            route = self.router.route(item, indexes.get(getattr(item, "person", "")))
+            value = encode(item)
+            for partition in route.partitions:
+                out.append(Outgoing(EVENTS_TOPIC, route.key.encode(), value, partition))
+        return out
+
+    @staticmethod
+    def reject(reject: Reject, message: Message) -> Outgoing:
+        """A dead letter: the reject (reason, masked content) and where it came from."""
+        key = f"{message.topic}/{message.partition}@{message.offset}".encode()
+        return Outgoing(REJECTS_TOPIC, key, encode(reject))
+
+    # --- step 2: one partition's events through its engine ----------------------------
+
+    def decode(
+        self, messages: Sequence[Message], tally: Tally
+    ) -> tuple[list[Event], list[Outgoing]]:
+        """Events of the household topic; one that does not decode is a dead letter."""
+        events: list[Event] = []
+        dead: list[Outgoing] = []
+        for message in messages:
+            try:
+                events.append(decode_event(message.value))
+            except EventError as exc:
+                tally.rejects["bad_event"] += 1
+                dead.append(self.reject(self.bad(message, f"not a valid event: {exc}"), message))
+        return events, dead
+
+    def bad(self, message: Message, reason: str, code: str = "bad_event") -> Reject:
+        return Reject(
+            reason_code=code,
+            reason=reason[:300],
+            source=f"{message.topic}/{message.partition}",
+            position=message.offset,
+            content=self.departments.pseudonymiser.mask_id_tokens(
+                message.value[:2000].decode("utf-8", "replace")
+            ),
+            received_at=dt.datetime.now(CST).replace(microsecond=0),
+        )
+
+    def process(
+        self, partition: int, events: Sequence[Event], tally: Tally
+    ) -> tuple[StepResult, list[Outgoing]]:
+        """The engine's step, and dead letters for records the engine cannot take.
+
+        A batch that fails for a reason other than the store (which the caller
+        retries) is run again one record at a time, so that one poison record
+        is set aside alone and never blocks its partition.
+        """
+        try:
+            result = self.engine(partition).process(events)
+            tally.engine.update(result.counts)
+            return result, []
+        except POISON as exc:
+            log.error("partition %d: a batch failed (%s); running it record by record",
+                      partition, type(exc).__name__)  # fmt: skip
+        self.forget(partition)
+        result, dead = StepResult(), []
+        for event in events:
+            try:
+                result.merge(self.engine(partition).process([event]))
+            except POISON as exc:
+                self.forget(partition)
+                tally.rejects["engine_error"] += 1
+                log.error("partition %d: record %s set aside (%s)",
+                          partition, event.event_id, type(exc).__name__)  # fmt: skip
+                reason = f"the engine could not apply this record ({type(exc).__name__})"
+                dead.append(Outgoing(REJECTS_TOPIC, event.event_id.encode(),
+                                     encode(self.bad_event(event, reason))))  # fmt: skip
+        tally.engine.update(result.counts)
+        return result, dead
+
+    @staticmethod
+    def bad_event(event: Event, reason: str) -> Reject:
+        return Reject(
+            reason_code="engine_error",
+            reason=reason,
+            source=EVENTS_TOPIC,
+            position=0,
+            department=event.department,
+            content=msgspec.json.decode(encode(event)),
+            received_at=dt.datetime.fromisoformat(event.received_at),
+        )
+
+    def outgoing(self, partition: int, result: StepResult, tally: Tally) -> list[Outgoing]:
+        """Forwards, then the outbox's alerts (read back from the store), then operator alerts."""
+        out: list[Outgoing] = []
+        for forward in result.forward:
+            tally.forwarded += 1
+            target = self.router.partition_of(forward.region)
+            out.append(
+                Outgoing(EVENTS_TOPIC, forward.household.encode(), encode(forward.event), target)
+            )
+        out += self.publish(outbox.read(self.store, result.outbox), tally)
+        for operator in result.operator:
+            out.append(Outgoing(OPERATOR_TOPIC, operator.region.encode(), encode(operator)))
+        return out
+
+    def publish(self, waiting: dict[str, list[Alert]], tally: Tally) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        for household, alerts in sorted(waiting.items()):
+            for alert in alerts:
+                value = encode(alert)
+                out.append(Outgoing(ALERTS_TOPIC, household.encode(), value))
+                out.append(Outgoing(region_topic(alert.region), household.encode(), value))
+                tally.alerts[(alert.detector, alert.direction, alert.region)] += 1
+        return out
+
+    def waiting(self, partition: int) -> dict[str, list[Alert]]:
+        """Alerts a previous owner recorded but may not have published."""
+        return outbox.read(self.store, outbox.waiting(self.store, scope_of(partition)))
+
+    def published(self, partition: int, households: Sequence[str] | set[str]) -> None:
+        outbox.clear(self.store, scope_of(partition), households)
+
+    # --- positions ----------------------------------------------------------------------
+
+    def positions(self, topics: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        keys = [position_key(self.app, t, p) for t, p in topics]
+        values = self.store.get_many(keys)
+        return {tp: int(v) for tp, v in zip(topics, values, strict=True) if v is not None}
+
+    def save_positions(self, messages: Sequence[Message]) -> None:
+        latest: dict[tuple[str, int], int] = {}
+        for message in messages:
+            tp = (message.topic, message.partition)
+            latest[tp] = max(latest.get(tp, -1), message.offset + 1)
+        if latest:
+            self.store.write(
+                [
+                    WriteGroup(
+                        {
+                            position_key(self.app, t, p): str(o).encode()
+                            for (t, p), o in latest.items()
+                        }
+                    )
+                ]
+            )
+
+
+def describe_tally(tally: Tally) -> dict[str, Any]:
+    """Counts only: safe for logs."""
+    return {
+        "records_in": dict(tally.records_in),
+        "rejects": dict(tally.rejects),
+        "alerts": sum(tally.alerts.values()),
+        "forwarded": tally.forwarded,
+    }

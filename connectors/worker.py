@@ -1,0 +1,336 @@
+"""``lifeline worker``: the faust application around :class:`connectors.pipeline.Pipeline`.
+
+Two agents, one consumer group:
+
+- ``normalise`` reads every ``dept.<department>`` topic in batches, and sends
+  events to ``events.by_household`` (keyed by household, one partition per
+  county) and rejects to ``rejects``;
+- ``decide`` reads ``events.by_household`` in batches, runs each partition's
+  share through that partition's engine over Redis, and publishes alerts to
+  ``alerts`` and ``alerts.<region>``.
+
+The engine and Redis calls run in one worker thread, in order, so the event
+loop stays free for Kafka's heartbeats. When Redis cannot be reached the
+agent keeps its batch, retries with backoff and takes nothing new until it
+has applied it; positions (next offsets, in Redis) move only after a batch's
+effects are stored and acknowledged, and a partition newly assigned to this
+worker starts from its saved position, whatever the consumer committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import faust
+import redis
+from faust.types import TP, EventT
+
+from connectors.department_topics import DepartmentTopics
+from connectors.kafka_ingest import TOPIC_PREFIX
+from connectors.mapping import Catalog
+from connectors.pipeline import (
+    EVENTS_TOPIC,
+    Message,
+    Outgoing,
+    Pipeline,
+    Tally,
+    describe_tally,
+)
+from connectors.redis_store import RedisStore
+from connectors.worker_ops import ConfigWatcher, Metrics, log_config
+from detectors.catalog import EngineConfig, load_engine_config
+from engine.identity import Pseudonymiser
+from engine.partitioned import scope_of
+
+log = logging.getLogger("lifeline.worker")
+T = TypeVar("T")
+
+STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
+MAX_BACKOFF = 15.0
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    config_dir: Path
+    bootstrap: str
+    redis_url: str
+    app_id: str = "lifeline"
+    partitions: int = 8  # of events.by_household (checked against the broker at start)
+    backfill_until: str | None = None
+    batch_size: int = 2000
+    batch_within: float = 0.25  # seconds a batch waits to fill
+    session_timeout: float = 30.0
+    web_port: int = 6066
+    reload_every: float = 5.0  # seconds between looks at the config files
+    departments: tuple[str, ...] = ()
+    broker_settings: tuple[tuple[str, Any], ...] = ()  # extra faust settings (security)
+
+
+class Worker:
+    """The pieces one worker process holds; built by :func:`build_app`."""
+
+    def __init__(
+        self, options: WorkerOptions, config: EngineConfig, pseudonymiser: Pseudonymiser
+    ) -> None:
+        self.options = options
+        catalog = Catalog.load(options.config_dir / "connectors")
+        self.store = RedisStore.from_url(options.redis_url)
+        self.pipeline = Pipeline(
+            options.app_id,
+            config,
+            DepartmentTopics(catalog, pseudonymiser),
+            self.store,
+            options.partitions,
+            backfill_until=options.backfill_until,
+        )
+        self.metrics = Metrics(config.version)
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="lifeline-engine")
+        self.owned: set[TP] = set()
+        self.store_ok = True
+        self.watcher = ConfigWatcher(options.config_dir)
+        self.app: faust.App = faust.App(
+            options.app_id,
+            broker=[f"kafka://{b}" for b in options.bootstrap.split(",")],
+            value_serializer="raw",
+            key_serializer="raw",
+            consumer_auto_offset_reset="earliest",
+            broker_session_timeout=options.session_timeout,
+            broker_heartbeat_interval=max(1.0, options.session_timeout / 5),
+            broker_rebalance_timeout=max(10.0, options.session_timeout * 2),
+            stream_buffer_maxsize=4 * options.batch_size,
+            stream_ack_exceptions=False,
+            stream_ack_cancelled_tasks=False,
+            producer_acks=-1,
+            producer_linger=0.005,
+            producer_max_batch_size=512 * 1024,
+            producer_compression_type="gzip",
+            web_enabled=True,
+            web_port=options.web_port,
+            web_bind="127.0.0.1",
+            topic_allow_declare=True,
+            **dict(options.broker_settings),
+        )
+        departments = options.departments or tuple(sorted(catalog.mappings))
+        self.department_topic = self.app.topic(*(TOPIC_PREFIX + d for d in departments))
+        self.events_topic = self.app.topic(EVENTS_TOPIC)
+        self.app.agent(self.department_topic, name="normalise")(self.normalise_agent)
+        self.app.agent(self.events_topic, name="decide")(self.decide_agent)
+        self.app.on_partitions_assigned.connect(self.on_assigned)
+        self.app.on_partitions_revoked.connect(self.on_revoked)
+        self.app.page("/health")(self.health_page)
+        self.app.page("/metrics")(self.metrics_page)
+        self.app.timer(options.reload_every)(self.reload)
+        self.app.timer(5.0)(self.measure_lag)
+
+    # --- running things off the loop, with retries ----------------------------------
+
+    async def in_thread(self, what: str, call: Callable[[], T], partition: int | None = None) -> T:
+        """Run a store-touching call in the engine thread until it succeeds."""
+        delay = 0.5
+        loop = asyncio.get_running_loop()
+        while True:
+            started = time.perf_counter()
+            try:
+                value = await loop.run_in_executor(self.thread, call)
+            except STORE_ERRORS as exc:
+                self.store_ok = False
+                self.metrics.store_errors.inc()
+                log.warning(
+                    "redis unavailable during %s (%s); holding the batch, retrying in %.1f s",
+                    what,
+                    type(exc).__name__,
+                    delay,
+                )
+                self.pipeline.forget(partition)  # in-memory models may be ahead of the store
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            if not self.store_ok:
+                log.info("redis answers again; resuming")
+            self.store_ok = True
+            self.metrics.store_seconds.observe(time.perf_counter() - started)
+            return value
+
+    async def send(self, outgoing: Sequence[Outgoing]) -> None:
+        """Send and wait until the broker has every message (again, whole, on failure)."""
+        delay = 0.5
+        while True:
+            try:
+                futures = [
+                    await self.app.producer.send(o.topic, o.key, o.value, o.partition, None, None)
+                    for o in outgoing
+                ]
+                await asyncio.gather(*futures)
+                return
+            except Exception as exc:
+                self.metrics.send_errors.inc()
+                log.warning("sending %d messages failed (%s); again in %.1f s",
+                            len(outgoing), type(exc).__name__, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+
+    # --- the agents -----------------------------------------------------------------
+
+    async def normalise_agent(self, stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(self.options.batch_size, self.options.batch_within):
+            await self.normalise(_messages(batch))
+
+    async def normalise(self, messages: list[Message]) -> None:
+        started = time.perf_counter()
+        tally = Tally()
+        outgoing = await self.in_thread(
+            "normalise", lambda: self.pipeline.normalise(messages, tally)
+        )
+        await self.send(outgoing)
+        await self.in_thread("positions", lambda: self.pipeline.save_positions(messages))
+        self.metrics.count(tally)
+        self.metrics.batch_seconds.labels("normalise").observe(time.perf_counter() - started)
+        log.debug("normalised a batch: %s", describe_tally(tally))
+
+    async def decide_agent(self, stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(self.options.batch_size, self.options.batch_within):
+            await self.decide(_messages(batch))
+
+    async def decide(self, messages: list[Message]) -> None:
+        started = time.perf_counter()
+        by_partition: dict[int, list[Message]] = {}
+        for message in messages:
+            by_partition.setdefault(message.partition, []).append(message)
+        for partition, share in sorted(by_partition.items()):
+            tally = Tally()
+            events, dead = self.pipeline.decode(share, tally)
+            result, poison = await self.in_thread(
+                f"partition {partition}",
+                lambda p=partition, e=events, t=tally: self.pipeline.process(p, e, t),  # type: ignore[misc]
+                partition,
+            )
+            outgoing = await self.in_thread(
+                "outbox",
+                lambda p=partition, r=result, t=tally: self.pipeline.outgoing(p, r, t),  # type: ignore[misc]
+            )
+            await self.send(dead + poison + outgoing)
+            await self.in_thread(
+                "outbox",
+                lambda p=partition, r=result: self.pipeline.published(p, r.outbox),  # type: ignore[misc]
+            )
+            await self.in_thread(
+                "positions",
+                lambda s=share: self.pipeline.save_positions(s),  # type: ignore[misc]
+            )
+            self.metrics.count(tally)
+        self.metrics.batch_seconds.labels("decide").observe(time.perf_counter() - started)
+
+    # --- rebalancing ----------------------------------------------------------------
+
+    async def on_assigned(self, app: faust.App, assigned: set[TP], **_: Any) -> None:
+        new = {tp for tp in assigned if tp not in self.owned}
+        self.owned = set(assigned)
+        ours = sorted((tp.topic, tp.partition) for tp in new)
+        saved = await self.in_thread("positions", lambda: self.pipeline.positions(ours))
+        for (topic, partition), offset in sorted(saved.items()):
+            await app.consumer.seek(TP(topic, partition), offset)
+        log.info("assigned %d partitions (%d new, %d resumed from saved positions)",
+                 len(assigned), len(new), len(saved))  # fmt: skip
+        for tp in sorted(new):
+            if tp.topic == EVENTS_TOPIC:
+                await self.drain_outbox(tp.partition)
+        self.metrics.assigned.set(len(assigned))
+
+    async def on_revoked(self, app: faust.App, revoked: set[TP], **_: Any) -> None:
+        self.owned -= set(revoked)
+        for tp in revoked:
+            if tp.topic == EVENTS_TOPIC:
+                self.pipeline.forget(tp.partition)
+
+    async def drain_outbox(self, partition: int) -> None:
+        """Publish what a previous owner recorded and may not have published."""
+        waiting = await self.in_thread("outbox", lambda: self.pipeline.waiting(partition))
+        if not waiting:
+            return
+        tally = Tally()
+        await self.send(self.pipeline.publish(waiting, tally))
+        await self.in_thread("outbox", lambda: self.pipeline.published(partition, list(waiting)))
+        log.info("partition %d: published %d waiting alerts from its outbox",
+                 partition, sum(tally.alerts.values()))  # fmt: skip
+
+    # --- operation -------------------------------------------------------------------
+
+    async def reload(self) -> None:
+        """Swap in a changed detector config between batches (atomic: all or nothing)."""
+        changed = self.watcher.changed()
+        if not changed:
+            return
+        try:
+            config = await asyncio.get_running_loop().run_in_executor(
+                None, load_engine_config, self.options.config_dir
+            )
+        except Exception as exc:
+            self.metrics.reloads.labels("rejected").inc()
+            log.error("config change rejected, keeping %s: %s", self.pipeline.config.version, exc)
+            return
+        if config.version == self.pipeline.config.version:
+            return
+        # Runs in the engine thread, so it lands between two batches.
+        await asyncio.get_running_loop().run_in_executor(self.thread, self.pipeline.use, config)
+        self.metrics.use(config.version)
+        self.metrics.reloads.labels("applied").inc()
+        log.info("config %s in use (was changed on disk: %s)", config.version, ", ".join(changed))
+
+    async def measure_lag(self) -> None:
+        consumer = self.app.consumer
+        for tp in list(self.owned):
+            try:
+                high = consumer.highwater(tp)
+                position = await consumer.position(tp)
+            except Exception:
+                continue
+            if high is not None and position is not None:
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
+
+    async def health_page(self, request: Any) -> Any:
+        body = {
+            "status": "ok" if self.store_ok else "degraded",
+            "redis": "ok" if self.store_ok else "unreachable",
+            "config_version": self.pipeline.config.version,
+            "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in self.owned),
+        }
+        return self.app.web.json(body, status=200 if self.store_ok else 503)
+
+    async def metrics_page(self, request: Any) -> Any:
+        payload, content_type = self.metrics.exposition()
+        return self.app.web.bytes(payload, content_type=content_type)
+
+
+def _messages(batch: Sequence[EventT]) -> list[Message]:
+    out = []
+    for event in batch:
+        m = event.message
+        out.append(Message(m.topic, m.partition, m.offset, m.key, m.value))
+    return out
+
+
+def build(options: WorkerOptions, pseudonymiser: Pseudonymiser) -> Worker:
+    return Worker(options, load_engine_config(options.config_dir), pseudonymiser)
+
+
+def run(options: WorkerOptions, pseudonymiser: Pseudonymiser, loglevel: str = "info") -> None:
+    """Run until SIGTERM or Ctrl-C (faust's worker handles both and stops cleanly)."""
+    worker = build(options, pseudonymiser)
+    log_config_dict = log_config(loglevel)
+    faust.Worker(
+        worker.app,
+        loglevel=loglevel,
+        logging_config=log_config_dict,
+        override_logging=True,
+        quiet=True,
+    ).execute_from_commandline()
+
+
+__all__ = ["Worker", "WorkerOptions", "build", "run", "scope_of"]

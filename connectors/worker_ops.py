@@ -1,0 +1,175 @@
+"""What operators see of a worker: metrics, logs and the config it runs.
+
+- :class:`Metrics`: Prometheus metrics in the worker's own registry, served at
+  ``/metrics``. Labels are departments, reasons, detectors, directions,
+  regions and partitions: never a person, a household or an amount.
+- :func:`log_config`: JSON log lines on stderr; every message passes
+  :class:`Redact`, which masks anything shaped like an ID number, at every
+  level and from every library (faust logs message keys and values at debug).
+- :class:`ConfigWatcher`: notices when the files that shape alerts change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import orjson
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from detectors.catalog import VERSION_FILES
+from engine.identity import redact_id_tokens
+
+SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self, config_version: str) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.records_in = Counter(
+            "lifeline_records_in", "Department records consumed", ["department"], registry=r
+        )
+        self.rejects = Counter(
+            "lifeline_rejects", "Records sent to the dead-letter topic", ["reason"], registry=r
+        )
+        self.alerts = Counter(
+            "lifeline_alerts",
+            "Alerts published (each once per revision)",
+            ["detector", "direction", "region"],
+            registry=r,
+        )
+        self.forwarded = Counter(
+            "lifeline_forwarded", "Records sent on to the partition owning their household",
+            registry=r,
+        )  # fmt: skip
+        self.engine = Counter(
+            "lifeline_engine_outcomes", "What the engine did with records", ["outcome"], registry=r
+        )
+        self.batch_seconds = Histogram(
+            "lifeline_batch_seconds", "Time to handle one batch", ["step"], buckets=SECONDS,
+            registry=r,
+        )  # fmt: skip
+        self.store_seconds = Histogram(
+            "lifeline_redis_seconds", "Time of one call to Redis (a batch's reads or writes)",
+            buckets=SECONDS, registry=r,
+        )  # fmt: skip
+        self.store_errors = Counter(
+            "lifeline_redis_errors", "Calls that failed because Redis was unreachable", registry=r
+        )
+        self.send_errors = Counter(
+            "lifeline_send_errors", "Batches of messages the broker did not take", registry=r
+        )
+        self.lag = Gauge(
+            "lifeline_consumer_lag", "Messages not yet consumed", ["topic", "partition"],
+            registry=r,
+        )  # fmt: skip
+        self.assigned = Gauge("lifeline_assigned_partitions", "Partitions held", registry=r)
+        self.reloads = Counter(
+            "lifeline_config_reloads", "Config changes seen", ["outcome"], registry=r
+        )
+        self.config = Gauge(
+            "lifeline_config_info", "The config version in use", ["version"], registry=r
+        )
+        self.use(config_version)
+
+    def use(self, version: str) -> None:
+        self.config.clear()
+        self.config.labels(version).set(1)
+
+    def count(self, tally: Any) -> None:
+        for department, n in tally.records_in.items():
+            self.records_in.labels(department).inc(n)
+        for reason, n in tally.rejects.items():
+            self.rejects.labels(reason).inc(n)
+        for (detector, direction, region), n in tally.alerts.items():
+            self.alerts.labels(detector, direction, region).inc(n)
+        if tally.forwarded:
+            self.forwarded.inc(tally.forwarded)
+        for outcome, n in tally.engine.items():
+            if outcome.startswith(("applied:", "held", "released", "expired", "poison", "store_")):
+                self.engine.labels(outcome).inc(n)
+
+    def exposition(self) -> tuple[bytes, str]:
+        # (aiohttp takes the charset apart from the content type)
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST.split(";")[0]
+
+
+class Redact(logging.Filter):
+    """Masks ID-shaped tokens in the final message (and drops the arguments)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        record.msg = redact_id_tokens(message)
+        record.args = None
+        if record.exc_info:
+            record.exc_text = redact_id_tokens(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+class JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_text:
+            entry["error"] = record.exc_text
+        return orjson.dumps(entry).decode()
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """A logging.config dictConfig: JSON lines on stderr, redacted, for every logger."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact": {"()": Redact}},
+        "formatters": {"json": {"()": JsonLines}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "filters": ["redact"],
+                "formatter": "json",
+            }
+        },
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+    }
+
+
+class ConfigWatcher:
+    """Says which of the files that shape alerts changed since it last looked."""
+
+    def __init__(self, config_dir: Path) -> None:
+        self.config_dir = config_dir
+        self.seen = self.digests()
+
+    def digests(self) -> dict[str, str]:
+        found = {}
+        for name in VERSION_FILES:
+            try:
+                found[name] = hashlib.sha256((self.config_dir / name).read_bytes()).hexdigest()
+            except OSError:
+                found[name] = "unreadable"
+        return found
+
+    def changed(self) -> list[str]:
+        now = self.digests()
+        names = sorted(n for n in now if now[n] != self.seen.get(n))
+        self.seen = now
+        return names
