@@ -9,11 +9,13 @@ they share in cli_base.py.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
 import click
 
+from connectors.cli_alerts import alerts
 from connectors.cli_base import (
     DEFAULT_CONFIG,
     _department_files,
@@ -26,6 +28,7 @@ from connectors.cli_base import (
     normalise,
 )
 from connectors.cli_engine import replay_command, run, simulate_command
+from connectors.cli_worker import worker_command
 from connectors.files import Reject
 from connectors.mapping import Catalog
 from connectors.summary import IngestSummary
@@ -46,6 +49,8 @@ def main() -> None:
 main.add_command(run)
 main.add_command(simulate_command)
 main.add_command(replay_command)
+main.add_command(worker_command)
+main.add_command(alerts)
 
 
 @main.command()
@@ -104,7 +109,7 @@ def connect(
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @config_option
 @click.option("--department", help="Read every file with this department's mapping.")
 @click.option(
@@ -114,26 +119,82 @@ def connect(
     help="Kafka bootstrap servers.",
 )
 @click.option("--received-at", help="Arrival time to stamp (ISO 8601; default: now).")
+@click.option(
+    "--watch",
+    "watch_folder",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Watch this drop folder instead: each complete file is sent, then moved to "
+    "done/ or failed/ with a report.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
+    help="With --watch: seconds between polls of the folder.",
+)
+@click.option(
+    "--once", is_flag=True, help="With --watch: take the complete files there, then exit."
+)
+@click.option(
+    "--topic-prefix",
+    show_default="dept.",
+    help="Topics are <prefix><department> (another prefix: staging, tests).",
+)
 def ingest(
     paths: tuple[Path, ...],
     config_dir: Path,
     department: str | None,
     bootstrap: str,
     received_at: str | None,
+    watch_folder: Path | None,
+    interval: float,
+    once: bool,
+    topic_prefix: str | None,
 ) -> None:
     """Send department files, line by line in their raw layout, to their Kafka topics.
 
     Each line goes to dept.<department> as JSON (file, line, layout, arrival
     time, the raw row); the worker normalises and pseudonymises it. The
     producer is idempotent, batched and compressed.
+
+    With --watch FOLDER, files dropped into FOLDER are taken once complete
+    (same size and time on two polls; write name.part and rename it), sent,
+    acknowledged, then moved to FOLDER/done/ or FOLDER/failed/ with
+    <file>.report.json. Ctrl-C or SIGTERM stops after the current file.
     """
-    from connectors.kafka_ingest import ingest_files, producer
+    from connectors.kafka_ingest import TOPIC_PREFIX, ingest_files, producer
+
+    topic_prefix = TOPIC_PREFIX if topic_prefix is None else topic_prefix
+    if watch_folder is not None:
+        if paths:
+            raise click.UsageError("give FILES or --watch FOLDER, not both")
+        _watch(
+            watch_folder,
+            config_dir,
+            department,
+            bootstrap,
+            received_at,
+            interval,
+            once,
+            topic_prefix,
+        )
+        return
+    if not paths:
+        raise click.UsageError("give the files (or folders) to send, or --watch FOLDER")
+    if once:
+        raise click.UsageError("--once goes with --watch FOLDER")
 
     _, catalog = _load(config_dir)
     send = producer(bootstrap)
     try:
         count = ingest_files(
-            _department_files(paths), catalog, send, _received_at(received_at), department
+            _department_files(paths),
+            catalog,
+            send,
+            _received_at(received_at),
+            department,
+            topic_prefix,
         )
     finally:
         send.close()
@@ -142,6 +203,55 @@ def ingest(
     click.echo(f"{count.files} files, {count.unreadable} unreadable lines sent with their problem")
     if count.no_layout:
         _fail(f"no layout for: {', '.join(count.no_layout)} (nothing of them was sent)")
+
+
+def _watch(
+    folder: Path,
+    config_dir: Path,
+    department: str | None,
+    bootstrap: str,
+    received_at: str | None,
+    interval: float,
+    once: bool,
+    topic_prefix: str,
+) -> None:
+    """lifeline ingest --watch: the drop folder (connectors/drop_folder.py)."""
+    from connectors.drop_folder import DropFolder, mask
+    from connectors.kafka_ingest import producer
+
+    _, catalog = _load(config_dir)
+    if department is not None and department not in catalog.mappings:
+        known = ", ".join(sorted(catalog.mappings))
+        _fail(f"--department: unknown department '{department}' (known: {known})")
+    drop = DropFolder(
+        folder,
+        catalog,
+        lambda: producer(bootstrap),
+        interval=interval,
+        department=department,
+        topic_prefix=topic_prefix,
+        received_at=_received_at(received_at) if received_at else None,
+        echo=click.echo,
+    )
+    previous = {s: signal.signal(s, drop.on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    what = "taking the complete files in" if once else f"watching every {interval:g}s"
+    click.echo(f"{what} {mask(str(folder))} -> {topic_prefix}<department>")
+    try:
+        summary = drop.run(once=once)
+    except KeyboardInterrupt:
+        drop.close(timeout=0)
+        click.echo("abandoned the current file: it stays in the drop folder and is sent again")
+        sys.exit(130)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    drop.close()
+    left = f", {len(summary.left)} left in place" if summary.left else ""
+    click.echo(f"{summary.done} done, {summary.failed} failed{left}")
+    if summary.kafka_unavailable and once:
+        _fail(f"Kafka is unavailable at {bootstrap}: {mask(summary.kafka_unavailable)}")
+    if once and summary.failed:
+        sys.exit(1)
 
 
 @main.command()

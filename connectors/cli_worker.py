@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from connectors.cli_base import _fail, _load_engine, _pseudonymiser, config_option
-from connectors.pipeline import ALERTS_TOPIC, EVENTS_TOPIC, OPERATOR_TOPIC, REJECTS_TOPIC
+from connectors.pipeline import Topics
 
 
 def topic_partitions(bootstrap: str, needed: list[str]) -> dict[str, int]:
@@ -55,6 +55,8 @@ def topic_partitions(bootstrap: str, needed: list[str]) -> dict[str, int]:
               help="Seconds before a silent worker's partitions go to another.")  # fmt: skip
 @click.option("--web-port", type=click.IntRange(1, 65535), default=6066, show_default=True,
               help="Port of /health and /metrics (on 127.0.0.1).")  # fmt: skip
+@click.option("--namespace", default="", help="Prefix of every topic name (tests, tenants).")
+@click.option("--key-prefix", default="", help="Prefix of every Redis key (tests, tenants).")
 @click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)  # fmt: skip
 def worker_command(
@@ -66,29 +68,33 @@ def worker_command(
     batch_size: int,
     session_timeout: float,
     web_port: int,
+    namespace: str,
+    key_prefix: str,
     loglevel: str,
 ) -> None:
     """Consume the department topics, keep state in Redis, publish alerts (until SIGTERM)."""
     pseudonymiser = _pseudonymiser()  # required: the worker never starts without the key
     config, catalog = _load_engine(config_dir)
-    from connectors.kafka_ingest import TOPIC_PREFIX
     from connectors.worker import WorkerOptions, run
 
+    topics = Topics(namespace)
     departments = sorted(catalog.mappings)
-    regions = [f"{ALERTS_TOPIC}.{r.code}" for r in config.settings.regions]
-    needed = [TOPIC_PREFIX + d for d in departments]
-    needed += [EVENTS_TOPIC, REJECTS_TOPIC, ALERTS_TOPIC, OPERATOR_TOPIC, *regions]
+    needed = [topics.department(d) for d in departments]
+    needed += [topics.events, topics.rejects, topics.alerts, topics.operator]
+    needed += [topics.region(r.code) for r in config.settings.regions]
     partitions = topic_partitions(bootstrap, needed)
     options = WorkerOptions(
         config_dir=config_dir,
         bootstrap=bootstrap,
         redis_url=redis_url,
         app_id=app_id,
-        partitions=partitions[EVENTS_TOPIC],
+        partitions=partitions[topics.events],
         backfill_until=backfill_until,
         batch_size=batch_size,
         session_timeout=session_timeout,
         web_port=web_port,
         departments=tuple(departments),
+        namespace=namespace,
+        key_prefix=key_prefix,
     )
     run(options, pseudonymiser, loglevel)
