@@ -5,6 +5,8 @@
 #   scripts/services.sh down                   stop only what `up` started
 #   scripts/services.sh status                 does each service answer? (exit 1 if not)
 #   scripts/services.sh env                    print the export lines (for eval)
+#   scripts/services.sh classpath              print the Kafka broker's classpath
+#                                              (resolving the jars with Maven if needed)
 #
 # Ports (env): LIFELINE_REDIS_PORT=16379, LIFELINE_KAFKA_PORT=19092,
 # LIFELINE_KAFKA_CONTROLLER_PORT=19093 -- not the usual 6379/9092, so that a
@@ -414,6 +416,14 @@ cmd_down() {
     rm -f "$STARTED"
 }
 
+# For other programs that run Kafka's classes (the secure test broker of
+# tests/integration/secure_services.py): only the classpath on stdout.
+cmd_classpath() {
+    mkdir -p "$KAFKA_DIR"
+    kafka_classpath "$(kafka_version)" >&2
+    echo "$KAFKA_CP"
+}
+
 cmd_status() {
     local ok=0
     who() { started_has "$1" && echo " (started by services.sh up)" || echo " (not started by us)"; }
@@ -449,8 +459,9 @@ main() {
             "cmd_$cmd" "$@" ;;
         status) cmd_status ;;
         env) export_hint ;;
-        -h|--help|help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
-        *) die "usage: $0 up [redis|kafka|all] | down | status | env" ;;
+        classpath) cmd_classpath ;;
+        -h|--help|help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+        *) die "usage: $0 up [redis|kafka|all] | down | status | env | classpath" ;;
     esac
 }
 
