@@ -31,6 +31,7 @@ import msgspec
 
 from connectors.department_topics import DepartmentTopics
 from connectors.files import Reject
+from connectors.kafka_ingest import TOPIC_PREFIX
 from detectors.catalog import EngineConfig
 from engine import outbox
 from engine.alert import Alert
@@ -53,8 +54,37 @@ ALERTS_TOPIC = "alerts"
 OPERATOR_TOPIC = "operator.alerts"
 
 
-def region_topic(region: str) -> str:
-    return f"{ALERTS_TOPIC}.{region}"
+@dataclass(frozen=True)
+class Topics:
+    """The worker's topic names; a namespace prefixes them all (tests, tenants)."""
+
+    namespace: str = ""
+
+    def department(self, department: str) -> str:
+        return f"{self.namespace}{TOPIC_PREFIX}{department}"
+
+    @property
+    def department_prefix(self) -> str:
+        return f"{self.namespace}{TOPIC_PREFIX}"
+
+    @property
+    def events(self) -> str:
+        return self.namespace + EVENTS_TOPIC
+
+    @property
+    def rejects(self) -> str:
+        return self.namespace + REJECTS_TOPIC
+
+    @property
+    def alerts(self) -> str:
+        return self.namespace + ALERTS_TOPIC
+
+    @property
+    def operator(self) -> str:
+        return self.namespace + OPERATOR_TOPIC
+
+    def region(self, region: str) -> str:
+        return f"{self.namespace}{ALERTS_TOPIC}.{region}"
 
 
 def position_key(app: str, topic: str, partition: int) -> str:
@@ -105,8 +135,10 @@ class Pipeline:
         partitions: int,
         *,
         backfill_until: str | None = None,
+        topics: Topics = Topics(),
     ) -> None:
         self.app = app
+        self.topics = topics
         self.departments = departments
         self.store = store
         self.partitions = partitions
@@ -161,14 +193,13 @@ class Pipeline:
             route = self.router.route(item, indexes.get(getattr(item, "person", "")))
             value = encode(item)
             for partition in route.partitions:
-                out.append(Outgoing(EVENTS_TOPIC, route.key.encode(), value, partition))
+                out.append(Outgoing(self.topics.events, route.key.encode(), value, partition))
         return out
 
-    @staticmethod
-    def reject(reject: Reject, message: Message) -> Outgoing:
+    def reject(self, reject: Reject, message: Message) -> Outgoing:
         """A dead letter: the reject (reason, masked content) and where it came from."""
         key = f"{message.topic}/{message.partition}@{message.offset}".encode()
-        return Outgoing(REJECTS_TOPIC, key, encode(reject))
+        return Outgoing(self.topics.rejects, key, encode(reject))
 
     # --- step 2: one partition's events through its engine ----------------------------
 
@@ -225,17 +256,16 @@ class Pipeline:
                 log.error("partition %d: record %s set aside (%s)",
                           partition, event.event_id, type(exc).__name__)  # fmt: skip
                 reason = f"the engine could not apply this record ({type(exc).__name__})"
-                dead.append(Outgoing(REJECTS_TOPIC, event.event_id.encode(),
+                dead.append(Outgoing(self.topics.rejects, event.event_id.encode(),
                                      encode(self.bad_event(event, reason))))  # fmt: skip
         tally.engine.update(result.counts)
         return result, dead
 
-    @staticmethod
-    def bad_event(event: Event, reason: str) -> Reject:
+    def bad_event(self, event: Event, reason: str) -> Reject:
         return Reject(
             reason_code="engine_error",
             reason=reason,
-            source=EVENTS_TOPIC,
+            source=self.topics.events,
             position=0,
             department=event.department,
             content=msgspec.json.decode(encode(event)),
@@ -249,11 +279,13 @@ class Pipeline:
             tally.forwarded += 1
             target = self.router.partition_of(forward.region)
             out.append(
-                Outgoing(EVENTS_TOPIC, forward.household.encode(), encode(forward.event), target)
+                Outgoing(
+                    self.topics.events, forward.household.encode(), encode(forward.event), target
+                )
             )
         out += self.publish(outbox.read(self.store, result.outbox), tally)
         for operator in result.operator:
-            out.append(Outgoing(OPERATOR_TOPIC, operator.region.encode(), encode(operator)))
+            out.append(Outgoing(self.topics.operator, operator.region.encode(), encode(operator)))
         return out
 
     def publish(self, waiting: dict[str, list[Alert]], tally: Tally) -> list[Outgoing]:
@@ -261,8 +293,8 @@ class Pipeline:
         for household, alerts in sorted(waiting.items()):
             for alert in alerts:
                 value = encode(alert)
-                out.append(Outgoing(ALERTS_TOPIC, household.encode(), value))
-                out.append(Outgoing(region_topic(alert.region), household.encode(), value))
+                out.append(Outgoing(self.topics.alerts, household.encode(), value))
+                out.append(Outgoing(self.topics.region(alert.region), household.encode(), value))
                 tally.alerts[(alert.detector, alert.direction, alert.region)] += 1
         return out
 

@@ -33,16 +33,8 @@ import redis
 from faust.types import TP, EventT
 
 from connectors.department_topics import DepartmentTopics
-from connectors.kafka_ingest import TOPIC_PREFIX
 from connectors.mapping import Catalog
-from connectors.pipeline import (
-    EVENTS_TOPIC,
-    Message,
-    Outgoing,
-    Pipeline,
-    Tally,
-    describe_tally,
-)
+from connectors.pipeline import Message, Outgoing, Pipeline, Tally, Topics, describe_tally
 from connectors.redis_store import RedisStore
 from connectors.worker_ops import ConfigWatcher, Metrics, log_config
 from detectors.catalog import EngineConfig, load_engine_config
@@ -70,6 +62,8 @@ class WorkerOptions:
     web_port: int = 6066
     reload_every: float = 5.0  # seconds between looks at the config files
     departments: tuple[str, ...] = ()
+    namespace: str = ""  # prefixes every topic name (tests, tenants sharing a cluster)
+    key_prefix: str = ""  # prefixes every Redis key
     broker_settings: tuple[tuple[str, Any], ...] = ()  # extra faust settings (security)
 
 
@@ -81,14 +75,16 @@ class Worker:
     ) -> None:
         self.options = options
         catalog = Catalog.load(options.config_dir / "connectors")
-        self.store = RedisStore.from_url(options.redis_url)
+        self.store = RedisStore.from_url(options.redis_url, options.key_prefix)
+        self.topics = Topics(options.namespace)
         self.pipeline = Pipeline(
             options.app_id,
             config,
-            DepartmentTopics(catalog, pseudonymiser),
+            DepartmentTopics(catalog, pseudonymiser, self.topics.department_prefix),
             self.store,
             options.partitions,
             backfill_until=options.backfill_until,
+            topics=self.topics,
         )
         self.metrics = Metrics(config.version)
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="lifeline-engine")
@@ -118,8 +114,8 @@ class Worker:
             **dict(options.broker_settings),
         )
         departments = options.departments or tuple(sorted(catalog.mappings))
-        self.department_topic = self.app.topic(*(TOPIC_PREFIX + d for d in departments))
-        self.events_topic = self.app.topic(EVENTS_TOPIC)
+        self.department_topic = self.app.topic(*(self.topics.department(d) for d in departments))
+        self.events_topic = self.app.topic(self.topics.events)
         self.app.agent(self.department_topic, name="normalise")(self.normalise_agent)
         self.app.agent(self.events_topic, name="decide")(self.decide_agent)
         self.app.on_partitions_assigned.connect(self.on_assigned)
@@ -239,14 +235,14 @@ class Worker:
         log.info("assigned %d partitions (%d new, %d resumed from saved positions)",
                  len(assigned), len(new), len(saved))  # fmt: skip
         for tp in sorted(new):
-            if tp.topic == EVENTS_TOPIC:
+            if tp.topic == self.topics.events:
                 await self.drain_outbox(tp.partition)
         self.metrics.assigned.set(len(assigned))
 
     async def on_revoked(self, app: faust.App, revoked: set[TP], **_: Any) -> None:
         self.owned -= set(revoked)
         for tp in revoked:
-            if tp.topic == EVENTS_TOPIC:
+            if tp.topic == self.topics.events:
                 self.pipeline.forget(tp.partition)
 
     async def drain_outbox(self, partition: int) -> None:

@@ -1,0 +1,184 @@
+"""Department files onto the worker's topics in arrival order, and what came out.
+
+A paced replay for tests and benchmarks of the running worker: the files of
+each arrival month are sent (as ``lifeline ingest`` sends them), then the
+feeder waits until the worker's saved positions reach the end of every topic
+it reads before sending the next month, as the departments' deliveries would
+arrive over time. It remembers when it sent each record, so alerts read back
+from the alert topic give record-to-alert latencies.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+
+import msgspec
+from kafka import KafkaConsumer, TopicPartition
+
+from connectors.files import Reject, ingest_file
+from connectors.kafka_ingest import producer, send_file
+from connectors.mapping import Catalog
+from connectors.pipeline import Topics, position_key
+from connectors.replay import Delivery
+from engine.alert import Alert, parse_alert
+from engine.identity import Pseudonymiser
+from engine.store import Store
+
+
+@dataclass(frozen=True)
+class Received:
+    """A message read back from an output topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+
+
+def months(deliveries: Sequence[Delivery]) -> list[list[Delivery]]:
+    """Deliveries grouped by arrival month, in order."""
+    ordered = sorted(deliveries, key=lambda d: (d.received_at, d.path.name))
+    return [list(g) for _, g in groupby(ordered, key=lambda d: d.received_at.strftime("%Y-%m"))]
+
+
+@dataclass
+class Feeder:
+    bootstrap: str
+    topics: Topics
+    catalog: Catalog
+    pseudonymiser: Pseudonymiser
+    departments: Sequence[str]
+    sent_at: dict[str, float] = field(default_factory=dict)  # event id -> when it was sent
+    lines: int = 0
+
+    def __post_init__(self) -> None:
+        self.producer = producer(self.bootstrap)
+        self.consumer = KafkaConsumer(bootstrap_servers=self.bootstrap)
+
+    def close(self) -> None:
+        self.producer.close()
+        self.consumer.close()
+
+    def send(self, deliveries: Iterable[Delivery]) -> int:
+        """Send the files and wait until the broker has every line; returns the lines sent."""
+        sent = 0
+        for delivery in deliveries:
+            result = send_file(
+                delivery.path,
+                self.catalog,
+                self.producer,
+                delivery.received_at,
+                topic_prefix=self.topics.department_prefix,
+            )
+            now = time.time()
+            for item in ingest_file(
+                delivery.path, self.catalog, self.pseudonymiser, received_at=delivery.received_at
+            ):
+                if not isinstance(item, Reject):
+                    self.sent_at.setdefault(item.event_id, now)
+            sent += result.sent
+        self.producer.flush()
+        self.lines += sent
+        return sent
+
+    # --- waiting for the worker ----------------------------------------------------------
+
+    def partitions(self) -> list[TopicPartition]:
+        names = [self.topics.department(d) for d in self.departments] + [self.topics.events]
+        return [
+            TopicPartition(name, p)
+            for name in names
+            for p in sorted(self.consumer.partitions_for_topic(name) or ())
+        ]
+
+    def behind(self, store: Store, app: str) -> int:
+        """Messages the worker has not finished (by its saved positions)."""
+        tps = self.partitions()
+        ends = self.consumer.end_offsets(tps)
+        saved = store.get_many([position_key(app, tp.topic, tp.partition) for tp in tps])
+        return sum(
+            max(0, ends[tp] - (int(s) if s is not None else 0))
+            for tp, s in zip(tps, saved, strict=True)
+        )
+
+    def wait(
+        self,
+        store: Store,
+        app: str,
+        timeout: float,
+        alive: Callable[[], bool] = lambda: True,
+    ) -> float:
+        """Until the worker has caught up (twice in a row); returns the seconds waited."""
+        started = time.monotonic()
+        calm = 0
+        while calm < 2:
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(
+                    f"the worker is still {self.behind(store, app)} messages behind "
+                    f"after {timeout:.0f} s"
+                )
+            if not alive():
+                raise RuntimeError("the worker stopped")
+            calm = calm + 1 if self.behind(store, app) == 0 else 0
+            time.sleep(0.2)
+        return time.monotonic() - started
+
+
+def read_topic(bootstrap: str, topic: str) -> list[Received]:
+    """Every message of a topic, from the beginning to its current end."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out: list[Received] = []
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        deadline = time.monotonic() + 60
+        while remaining and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                out += [
+                    Received(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
+                    for r in records
+                ]
+                if consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        if remaining:
+            raise TimeoutError(f"could not read {topic} to its end")
+        return out
+    finally:
+        consumer.close()
+
+
+def alerts_of(messages: Iterable[Received]) -> list[tuple[Received, Alert]]:
+    return [(m, parse_alert(msgspec.json.decode(m.value))) for m in messages]
+
+
+def latencies(alerts: Iterable[tuple[Received, Alert]], sent_at: dict[str, float]) -> list[float]:
+    """Seconds from sending an alert's latest evidence record to the alert on its topic.
+
+    Alerts whose records were all sent before (month decisions resting on
+    earlier records) are left out: their trigger is the month's closing.
+    """
+    found = []
+    for message, alert in alerts:
+        times = [sent_at[r.event_id] for r in alert.evidence.records if r.event_id in sent_at]
+        if times:
+            found.append(max(0.0, message.timestamp_ms / 1000 - max(times)))
+    return found
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+__all__ = ["Feeder", "Path", "Received", "alerts_of", "latencies", "months", "read_topic"]

@@ -1,0 +1,108 @@
+"""The worker as a process, on the real broker and Redis: files in, alerts out."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from connectors.feed import Feeder, Received, alerts_of, months, read_topic
+from connectors.files import Reject
+from connectors.replay import plan_deliveries, replay
+from detectors.catalog import load_engine_config
+from engine.alert import Alert
+from engine.store import MemoryStore
+
+from .worker_harness import (
+    CATALOG,
+    DEPARTMENTS,
+    PSEUDONYMISER,
+    ROOT,
+    Deployment,
+    WorkerProcess,
+    household_states,
+    states_in,
+)
+
+SAMPLES = ROOT / "samples" / "departments"
+
+
+@pytest.fixture
+def deployment(kafka_bootstrap: str, redis_url: str) -> Iterator[Deployment]:
+    d = Deployment(kafka_bootstrap, redis_url)
+    d.create()
+    yield d
+    d.delete()
+
+
+def standing(alerts: Sequence[Alert]) -> dict[str, tuple[str, str]]:
+    """Each alert id's last word: standing (raised or updated), withdrawn or capped.
+
+    How many revisions led there depends on when months were decided relative
+    to records arriving in the same month, which batching changes.
+    """
+    latest: dict[str, Alert] = {}
+    for alert in alerts:
+        if alert.alert_id not in latest or alert.revision >= latest[alert.alert_id].revision:
+            latest[alert.alert_id] = alert
+    word = {"raised": "standing", "updated": "standing"}
+    return {i: (word.get(a.status, a.status), a.detector) for i, a in latest.items()}
+
+
+def copies_are_identical(messages: Sequence[Received]) -> bool:
+    seen: dict[tuple[str, int], set[bytes]] = defaultdict(set)
+    for message, alert in alerts_of(messages):
+        seen[(alert.alert_id, alert.revision)].add(message.value)
+    return all(len(values) == 1 for values in seen.values())
+
+
+def feed(deployment: Deployment, worker: WorkerProcess, folder: Path) -> Feeder:
+    feeder = Feeder(deployment.bootstrap, deployment.topics, CATALOG, PSEUDONYMISER, DEPARTMENTS)
+    store = deployment.store()
+    for month in months(plan_deliveries(folder)):
+        feeder.send(month)
+        feeder.wait(store, deployment.app, timeout=120, alive=worker.alive)
+    return feeder
+
+
+def test_files_through_the_worker_give_the_alerts_replay_gives(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    worker = WorkerProcess(deployment, tmp_path)
+    worker.start()
+    worker.wait_until_serving()
+    feeder = feed(deployment, worker, SAMPLES)
+    assert worker.stop() == 0, worker.log_text()[-3000:]
+    feeder.close()
+
+    clean = MemoryStore()
+    engine = load_engine_config(ROOT / "config").engine(clean)
+    reference = replay(plan_deliveries(SAMPLES), CATALOG, PSEUDONYMISER, engine)
+    expected = household_states(dict(clean.values))
+    assert len(expected) == 40
+    assert states_in(deployment.store(), sorted(expected)) == expected
+
+    topics = deployment.topics
+    published = read_topic(deployment.bootstrap, topics.alerts)
+    alerts = [a for _, a in alerts_of(published)]
+    assert len(standing(reference.alerts)) > 10
+    assert standing(alerts) == standing(reference.alerts)
+    assert copies_are_identical(published)
+
+    # Each county's topic carries exactly that county's alerts.
+    for region in {a.region for a in alerts}:
+        own = read_topic(deployment.bootstrap, topics.region(region))
+        assert sorted(m.value for m in own) == sorted(
+            m.value for m, a in alerts_of(published) if a.region == region
+        )
+
+    # Every reject is a dead letter with its reason and where it came from.
+    dead = [
+        msgspec.json.decode(m.value, type=Reject)
+        for m in read_topic(deployment.bootstrap, topics.rejects)
+    ]
+    assert Counter(r.reason_code for r in dead) == reference.rejects
+    assert all(r.source.startswith(topics.department_prefix) for r in dead)

@@ -1,0 +1,196 @@
+"""Real worker processes on their own topics and Redis keys, for the daemon's tests.
+
+A :class:`Deployment` is one namespace: every topic the worker uses, created
+fresh under a unique prefix (deleted after), and a Redis key prefix, so tests
+never see each other's data. :class:`WorkerProcess` runs ``lifeline worker``
+as a separate process, which can be stopped (SIGTERM) or killed (SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from kafka import KafkaAdminClient
+
+from connectors.mapping import Catalog
+from connectors.pipeline import Topics
+from connectors.redis_store import RedisStore
+from engine.identity import Pseudonymiser
+from engine.state import decode_state, encode_state
+
+ROOT = Path(__file__).resolve().parents[2]
+LIFELINE = str(Path(sys.executable).with_name("lifeline"))
+KEY_ID, KEY = "it", "integration-test-key-0123456789"
+PSEUDONYMISER = Pseudonymiser(KEY_ID, KEY.encode())
+CATALOG = Catalog.load(ROOT / "config" / "connectors")
+DEPARTMENTS = sorted(CATALOG.mappings)
+REGIONS = ("130126", "130424")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Deployment:
+    bootstrap: str
+    redis_url: str
+    events_partitions: int = 4
+    namespace: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}.")
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.namespace)
+
+    @property
+    def app(self) -> str:
+        return self.namespace + "app"
+
+    def create(self) -> None:
+        t = self.topics
+        wanted = {t.department(d): 2 for d in DEPARTMENTS}
+        wanted |= {t.events: self.events_partitions, t.rejects: 1, t.alerts: 2, t.operator: 1}
+        wanted |= {t.region(r): 1 for r in REGIONS}
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=30_000)
+        try:
+            admin.create_topics(
+                {n: {"num_partitions": p, "replication_factor": 1} for n, p in wanted.items()},
+                timeout_ms=30_000,
+            )
+            admin.wait_for_topics(list(wanted), timeout_ms=30_000)
+        finally:
+            admin.close()
+
+    def delete(self) -> None:
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=30_000)
+        try:
+            names = [n for n in admin.list_topics() if n.startswith(self.namespace)]
+            if names:
+                admin.delete_topics(names, timeout_ms=30_000, raise_errors=False)
+        finally:
+            admin.close()
+        client = redis.Redis.from_url(self.redis_url)
+        keys = list(client.scan_iter(match=self.namespace + "*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+        client.close()
+
+    def store(self) -> RedisStore:
+        return RedisStore.from_url(self.redis_url, self.namespace)
+
+
+@dataclass
+class WorkerProcess:
+    deployment: Deployment
+    logs: Path
+    name: str = "w1"
+    loglevel: str = "info"
+    extra: tuple[str, ...] = ()
+    config_dir: Path = ROOT / "config"
+    web_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        d = self.deployment
+        self.starts += 1
+        env = {
+            **os.environ,
+            "LIFELINE_PSEUDONYM_KEY": KEY,
+            "LIFELINE_PSEUDONYM_KEY_ID": KEY_ID,
+        }
+        log = (self.logs / f"{self.name}-{self.starts}.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                LIFELINE, "worker",
+                "--config", str(self.config_dir),
+                "--bootstrap", d.bootstrap,
+                "--redis", d.redis_url,
+                "--namespace", d.namespace,
+                "--key-prefix", d.namespace,
+                "--app-id", d.app,
+                "--session-timeout", "6",
+                "--batch-size", "500",
+                "--web-port", str(self.web_port),
+                "--loglevel", self.loglevel,
+                *self.extra,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )  # fmt: skip
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, and the exit status once it has stopped."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+    def log_text(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.logs.glob(f"{self.name}-*.log"))
+        )
+
+    def wait_until_serving(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"worker exited:\n{self.log_text()[-3000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.web_port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"worker not serving after {timeout} s:\n{self.log_text()[-3000:]}")
+
+
+def canonical_state(blob: bytes) -> bytes:
+    """A household's state with its alerts' revision counts set aside.
+
+    How many revisions an alert went through depends on whether a month was
+    decided before or after a record of the same month arrived, which batch
+    boundaries change; everything else must be equal byte for byte.
+    """
+    state = decode_state(blob)
+    for record in state.alerts:
+        record.revision = 0
+        record.status = "standing" if record.status in ("raised", "updated") else record.status
+    return encode_state(state)
+
+
+def household_states(values: dict[str, bytes | None]) -> dict[str, bytes]:
+    return {
+        k: canonical_state(v)
+        for k, v in values.items()
+        if v is not None and k.startswith("hh:") and not k.endswith(":outbox")
+    }
+
+
+def states_in(store: RedisStore, keys: list[str]) -> dict[str, bytes]:
+    return household_states(dict(zip(keys, store.get_many(keys), strict=True)))
