@@ -55,6 +55,10 @@ def topic_partitions(bootstrap: str, needed: list[str]) -> dict[str, int]:
               help="Seconds before a silent worker's partitions go to another.")  # fmt: skip
 @click.option("--web-port", type=click.IntRange(1, 65535), default=6066, show_default=True,
               help="Port of /health and /metrics (on 127.0.0.1).")  # fmt: skip
+@click.option("--batch-wait", type=click.FloatRange(0.001, 10), default=0.05, show_default=True,
+              help="Seconds a batch waits to fill before it is handled anyway.")  # fmt: skip
+@click.option("--settle-after", type=click.FloatRange(0, 86400), default=60.0, show_default=True,
+              help="Idle seconds before deciding what is due (0: at the next record).")  # fmt: skip
 @click.option("--namespace", default="", help="Prefix of every topic name (tests, tenants).")
 @click.option("--key-prefix", default="", help="Prefix of every Redis key (tests, tenants).")
 @click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"]),
@@ -66,8 +70,10 @@ def worker_command(
     app_id: str,
     backfill_until: str | None,
     batch_size: int,
+    batch_wait: float,
     session_timeout: float,
     web_port: int,
+    settle_after: float,
     namespace: str,
     key_prefix: str,
     loglevel: str,
@@ -91,8 +97,10 @@ def worker_command(
         partitions=partitions[topics.events],
         backfill_until=backfill_until,
         batch_size=batch_size,
+        batch_within=batch_wait,
         session_timeout=session_timeout,
         web_port=web_port,
+        settle_after=settle_after,
         departments=tuple(departments),
         namespace=namespace,
         key_prefix=key_prefix,

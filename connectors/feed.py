@@ -1,11 +1,11 @@
 """Department files onto the worker's topics in arrival order, and what came out.
 
 A paced replay for tests and benchmarks of the running worker: the files of
-each arrival month are sent (as ``lifeline ingest`` sends them), then the
+one arrival time are sent (as ``lifeline ingest`` sends them), then the
 feeder waits until the worker's saved positions reach the end of every topic
-it reads before sending the next month, as the departments' deliveries would
-arrive over time. It remembers when it sent each record, so alerts read back
-from the alert topic give record-to-alert latencies.
+it reads before sending the next, as the departments' deliveries would
+arrive over time. It remembers when it sent each record, so alerts read
+back from the alert topic give record-to-alert latencies.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
-from pathlib import Path
 
 import msgspec
 from kafka import KafkaConsumer, TopicPartition
@@ -41,10 +40,10 @@ class Received:
     timestamp_ms: int
 
 
-def months(deliveries: Sequence[Delivery]) -> list[list[Delivery]]:
-    """Deliveries grouped by arrival month, in order."""
+def arrivals(deliveries: Sequence[Delivery]) -> list[list[Delivery]]:
+    """Deliveries grouped by arrival time, in order: what arrived together is sent together."""
     ordered = sorted(deliveries, key=lambda d: (d.received_at, d.path.name))
-    return [list(g) for _, g in groupby(ordered, key=lambda d: d.received_at.strftime("%Y-%m"))]
+    return [list(g) for _, g in groupby(ordered, key=lambda d: d.received_at)]
 
 
 @dataclass
@@ -114,10 +113,10 @@ class Feeder:
         timeout: float,
         alive: Callable[[], bool] = lambda: True,
     ) -> float:
-        """Until the worker has caught up (twice in a row); returns the seconds waited."""
+        """Until the worker has caught up; returns the seconds waited."""
         started = time.monotonic()
         calm = 0
-        while calm < 2:
+        while calm < 1:  # (a saved position implies everything it caused is on its topic)
             if time.monotonic() - started > timeout:
                 raise TimeoutError(
                     f"the worker is still {self.behind(store, app)} messages behind "
@@ -126,7 +125,7 @@ class Feeder:
             if not alive():
                 raise RuntimeError("the worker stopped")
             calm = calm + 1 if self.behind(store, app) == 0 else 0
-            time.sleep(0.2)
+            time.sleep(0.005)
         return time.monotonic() - started
 
 
@@ -179,6 +178,3 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-__all__ = ["Feeder", "Path", "Received", "alerts_of", "latencies", "months", "read_topic"]

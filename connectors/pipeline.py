@@ -12,7 +12,7 @@ adapts it to faust):
 
 Correctness never rests on the consumer's offset bookkeeping: each step saves
 the next offset to read, per topic partition, in Redis *after* everything it
-caused is stored and acknowledged (:meth:`Pipeline.save_positions`), and a
+caused is stored and acknowledged (:meth:`Pipeline.published`), and a
 worker that is given a partition starts from there. Everything before that
 point is safe to do twice: events have stable ids, the engine applies a
 record once, and alerts leave the outbox only when the broker has them.
@@ -230,7 +230,7 @@ class Pipeline:
         )
 
     def process(
-        self, partition: int, events: Sequence[Event], tally: Tally
+        self, partition: int, events: Sequence[Event], tally: Tally, settle: bool = False
     ) -> tuple[StepResult, list[Outgoing]]:
         """The engine's step, and dead letters for records the engine cannot take.
 
@@ -239,7 +239,7 @@ class Pipeline:
         is set aside alone and never blocks its partition.
         """
         try:
-            result = self.engine(partition).process(events)
+            result = self.engine(partition).process(events, settle=settle)
             tally.engine.update(result.counts)
             return result, []
         except POISON as exc:
@@ -249,7 +249,7 @@ class Pipeline:
         result, dead = StepResult(), []
         for event in events:
             try:
-                result.merge(self.engine(partition).process([event]))
+                result.merge(self.engine(partition).process([event], settle=False))
             except POISON as exc:
                 self.forget(partition)
                 tally.rejects["engine_error"] += 1
@@ -272,21 +272,30 @@ class Pipeline:
             received_at=dt.datetime.fromisoformat(event.received_at),
         )
 
-    def outgoing(self, partition: int, result: StepResult, tally: Tally) -> list[Outgoing]:
-        """Forwards, then the outbox's alerts (read back from the store), then operator alerts."""
-        out: list[Outgoing] = []
+    def decide(
+        self, partition: int, events: Sequence[Event], tally: Tally, settle: bool = False
+    ) -> tuple[list[Outgoing], list[str]]:
+        """One partition's step: what to send, and the households whose outboxes it empties.
+
+        Alerts are read back from every waiting outbox of the partition, not
+        only from this step's result: a step that failed half way (Redis gone
+        between two writes) recorded alerts that running it again will not
+        raise a second time, and they must still go out.
+        """
+        result, dead = self.process(partition, events, tally, settle)
+        out = list(dead)
         for forward in result.forward:
             tally.forwarded += 1
             target = self.router.partition_of(forward.region)
-            out.append(
-                Outgoing(
-                    self.topics.events, forward.household.encode(), encode(forward.event), target
-                )
-            )
-        out += self.publish(outbox.read(self.store, result.outbox), tally)
+            event = encode(forward.event)
+            out.append(Outgoing(self.topics.events, forward.household.encode(), event, target))
+        waiting = outbox.read(
+            self.store, set(outbox.waiting(self.store, scope_of(partition))) | result.outbox
+        )
+        out += self.publish(waiting, tally)
         for operator in result.operator:
             out.append(Outgoing(self.topics.operator, operator.region.encode(), encode(operator)))
-        return out
+        return out, sorted(waiting)
 
     def publish(self, waiting: dict[str, list[Alert]], tally: Tally) -> list[Outgoing]:
         out: list[Outgoing] = []
@@ -302,8 +311,12 @@ class Pipeline:
         """Alerts a previous owner recorded but may not have published."""
         return outbox.read(self.store, outbox.waiting(self.store, scope_of(partition)))
 
-    def published(self, partition: int, households: Sequence[str] | set[str]) -> None:
-        outbox.clear(self.store, scope_of(partition), households)
+    def published(
+        self, partition: int | None, households: Sequence[str], messages: Sequence[Message]
+    ) -> None:
+        """After the broker has it all: empty the outboxes and save the positions, in one go."""
+        groups = outbox.clearing(scope_of(partition), households) if partition is not None else []
+        self.store.write(groups + self.position_groups(messages))
 
     # --- positions ----------------------------------------------------------------------
 
@@ -312,22 +325,18 @@ class Pipeline:
         values = self.store.get_many(keys)
         return {tp: int(v) for tp, v in zip(topics, values, strict=True) if v is not None}
 
-    def save_positions(self, messages: Sequence[Message]) -> None:
+    def position_groups(self, messages: Sequence[Message]) -> list[WriteGroup]:
         latest: dict[tuple[str, int], int] = {}
         for message in messages:
             tp = (message.topic, message.partition)
             latest[tp] = max(latest.get(tp, -1), message.offset + 1)
-        if latest:
-            self.store.write(
-                [
-                    WriteGroup(
-                        {
-                            position_key(self.app, t, p): str(o).encode()
-                            for (t, p), o in latest.items()
-                        }
-                    )
-                ]
+        if not latest:
+            return []
+        return [
+            WriteGroup(
+                {position_key(self.app, t, p): str(o).encode() for (t, p), o in latest.items()}
             )
+        ]
 
 
 def describe_tally(tally: Tally) -> dict[str, Any]:

@@ -112,8 +112,13 @@ def replay(
     on_file: Callable[[Delivery], None] | None = None,
     on_item: Callable[[Event | Reject, str], None] | None = None,
     on_alert: Callable[[Alert], None] | None = None,
+    settle: bool = True,
 ) -> ReplaySummary:
-    """Each file through the connectors, its events through the engine as one batch."""
+    """Each file through the connectors, its events through the engine as one batch.
+
+    With ``settle``, what is due at the last arrival time is decided at the
+    end; without it, it stays pending as in a worker still waiting for records.
+    """
     summary = ReplaySummary()
     for delivery in deliveries:
         if on_file:
@@ -132,7 +137,9 @@ def replay(
                 summary.rejects[item.reason_code] += 1
             else:
                 batch.append(item)
-        summary.absorb(batch, engine.process(batch), on_alert)
+        summary.absorb(batch, engine.process(batch, settle=False), on_alert)
+    if settle:
+        summary.absorb([], engine.process([], settle=True), on_alert)
     return summary
 
 
@@ -149,7 +156,7 @@ def replay_events(
     batch: list[Event] = []
 
     def flush() -> None:
-        summary.absorb(batch, engine.process(batch), on_alert)
+        summary.absorb(batch, engine.process(batch, settle=False), on_alert)
         if on_batch:
             on_batch(len(batch))
         batch.clear()
@@ -169,6 +176,7 @@ def replay_events(
                     flush()
     if batch:
         flush()
+    summary.absorb([], engine.process([], settle=True), on_alert)
     return summary
 
 

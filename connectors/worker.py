@@ -57,10 +57,11 @@ class WorkerOptions:
     partitions: int = 8  # of events.by_household (checked against the broker at start)
     backfill_until: str | None = None
     batch_size: int = 2000
-    batch_within: float = 0.25  # seconds a batch waits to fill
+    batch_within: float = 0.05  # seconds a batch waits to fill (what a quiet record waits)
     session_timeout: float = 30.0
     web_port: int = 6066
     reload_every: float = 5.0  # seconds between looks at the config files
+    settle_after: float = 60.0  # idle seconds before deciding what is due now (0: never)
     departments: tuple[str, ...] = ()
     namespace: str = ""  # prefixes every topic name (tests, tenants sharing a cluster)
     key_prefix: str = ""  # prefixes every Redis key
@@ -89,6 +90,9 @@ class Worker:
         self.metrics = Metrics(config.version)
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="lifeline-engine")
         self.owned: set[TP] = set()
+        self.deciding = asyncio.Lock()  # one decide step at a time: outboxes are cleared whole
+        self.last_input = time.monotonic()
+        self.unsettled: set[int] = set()  # partitions with records since they last settled
         self.store_ok = True
         self.watcher = ConfigWatcher(options.config_dir)
         self.app: faust.App = faust.App(
@@ -124,6 +128,7 @@ class Worker:
         self.app.page("/metrics")(self.metrics_page)
         self.app.timer(options.reload_every)(self.reload)
         self.app.timer(5.0)(self.measure_lag)
+        self.app.timer(1.0)(self.settle_when_idle)
 
     # --- running things off the loop, with retries ----------------------------------
 
@@ -151,12 +156,13 @@ class Worker:
             if not self.store_ok:
                 log.info("redis answers again; resuming")
             self.store_ok = True
-            self.metrics.store_seconds.observe(time.perf_counter() - started)
+            self.metrics.step_seconds.labels(what.split()[0]).observe(time.perf_counter() - started)
             return value
 
     async def send(self, outgoing: Sequence[Outgoing]) -> None:
         """Send and wait until the broker has every message (again, whole, on failure)."""
         delay = 0.5
+        started = time.perf_counter()
         while True:
             try:
                 futures = [
@@ -164,6 +170,7 @@ class Worker:
                     for o in outgoing
                 ]
                 await asyncio.gather(*futures)
+                self.metrics.step_seconds.labels("send").observe(time.perf_counter() - started)
                 return
             except Exception as exc:
                 self.metrics.send_errors.inc()
@@ -179,13 +186,14 @@ class Worker:
             await self.normalise(_messages(batch))
 
     async def normalise(self, messages: list[Message]) -> None:
+        self.last_input = time.monotonic()
         started = time.perf_counter()
         tally = Tally()
         outgoing = await self.in_thread(
             "normalise", lambda: self.pipeline.normalise(messages, tally)
         )
         await self.send(outgoing)
-        await self.in_thread("positions", lambda: self.pipeline.save_positions(messages))
+        await self.in_thread("positions", lambda: self.pipeline.published(None, [], messages))
         self.metrics.count(tally)
         self.metrics.batch_seconds.labels("normalise").observe(time.perf_counter() - started)
         log.debug("normalised a batch: %s", describe_tally(tally))
@@ -195,33 +203,47 @@ class Worker:
             await self.decide(_messages(batch))
 
     async def decide(self, messages: list[Message]) -> None:
+        self.last_input = time.monotonic()
         started = time.perf_counter()
         by_partition: dict[int, list[Message]] = {}
         for message in messages:
             by_partition.setdefault(message.partition, []).append(message)
         for partition, share in sorted(by_partition.items()):
-            tally = Tally()
-            events, dead = self.pipeline.decode(share, tally)
-            result, poison = await self.in_thread(
-                f"partition {partition}",
-                lambda p=partition, e=events, t=tally: self.pipeline.process(p, e, t),  # type: ignore[misc]
-                partition,
-            )
-            outgoing = await self.in_thread(
-                "outbox",
-                lambda p=partition, r=result, t=tally: self.pipeline.outgoing(p, r, t),  # type: ignore[misc]
-            )
-            await self.send(dead + poison + outgoing)
-            await self.in_thread(
-                "outbox",
-                lambda p=partition, r=result: self.pipeline.published(p, r.outbox),  # type: ignore[misc]
-            )
-            await self.in_thread(
-                "positions",
-                lambda s=share: self.pipeline.save_positions(s),  # type: ignore[misc]
-            )
-            self.metrics.count(tally)
+            async with self.deciding:
+                await self.decide_partition(partition, share)
+            self.unsettled.add(partition)
         self.metrics.batch_seconds.labels("decide").observe(time.perf_counter() - started)
+
+    async def settle_when_idle(self) -> None:
+        """Decide what is due now once nothing has come in for a while.
+
+        Otherwise a month whose end-of-batch was the last record before a
+        quiet night would wait for the next morning's first record.
+        """
+        after = self.options.settle_after
+        if not after or time.monotonic() - self.last_input < after:
+            return
+        for partition in sorted(self.unsettled):
+            async with self.deciding:
+                await self.decide_partition(partition, [], settle=True)
+            self.unsettled.discard(partition)
+
+    async def decide_partition(
+        self, partition: int, share: list[Message], settle: bool = False
+    ) -> None:
+        """One partition's share: engine and outbox, sends, then outboxes and position."""
+        tally = Tally()
+        events, dead = self.pipeline.decode(share, tally)
+        outgoing, households = await self.in_thread(
+            f"engine (partition {partition})",
+            lambda: self.pipeline.decide(partition, events, tally, settle),
+            partition,
+        )
+        await self.send(dead + outgoing)
+        await self.in_thread(
+            "positions", lambda: self.pipeline.published(partition, households, share)
+        )
+        self.metrics.count(tally)
 
     # --- rebalancing ----------------------------------------------------------------
 
@@ -236,7 +258,8 @@ class Worker:
                  len(assigned), len(new), len(saved))  # fmt: skip
         for tp in sorted(new):
             if tp.topic == self.topics.events:
-                await self.drain_outbox(tp.partition)
+                async with self.deciding:
+                    await self.drain_outbox(tp.partition)
         self.metrics.assigned.set(len(assigned))
 
     async def on_revoked(self, app: faust.App, revoked: set[TP], **_: Any) -> None:
@@ -252,7 +275,9 @@ class Worker:
             return
         tally = Tally()
         await self.send(self.pipeline.publish(waiting, tally))
-        await self.in_thread("outbox", lambda: self.pipeline.published(partition, list(waiting)))
+        await self.in_thread(
+            "outbox", lambda: self.pipeline.published(partition, sorted(waiting), [])
+        )
         log.info("partition %d: published %d waiting alerts from its outbox",
                  partition, sum(tally.alerts.values()))  # fmt: skip
 

@@ -59,9 +59,11 @@ class Metrics:
             "lifeline_batch_seconds", "Time to handle one batch", ["step"], buckets=SECONDS,
             registry=r,
         )  # fmt: skip
-        self.store_seconds = Histogram(
-            "lifeline_redis_seconds", "Time of one call to Redis (a batch's reads or writes)",
-            buckets=SECONDS, registry=r,
+        self.step_seconds = Histogram(
+            "lifeline_step_seconds",
+            "Time of one part of a batch: normalise, engine, outbox, positions (Redis and "
+            "the engine's work), send (until the broker acknowledged)",
+            ["step"], buckets=SECONDS, registry=r,
         )  # fmt: skip
         self.store_errors = Counter(
             "lifeline_redis_errors", "Calls that failed because Redis was unreachable", registry=r

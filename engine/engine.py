@@ -139,8 +139,16 @@ class Engine:
 
     # --- the batch ---------------------------------------------------------------------
 
-    def process(self, batch: Sequence[ev.Event]) -> StepResult:
+    def process(self, batch: Sequence[ev.Event], *, settle: bool = True) -> StepResult:
         """Apply the batch; run it again if another writer changed a shared key first.
+
+        Months are decided when the clock moves on: before the first record
+        that arrived later than every record so far, whatever is due as of
+        the arrival time just completed is decided. So a decision sees every
+        record of its arrival time and none later, however the records were
+        cut into batches. With ``settle`` (the stream has nothing more for
+        now: the end of a replay, an idle worker) what is due at the current
+        time is decided too; without it, that waits for the next record.
 
         A run that lost a race wrote everything else, and running a batch
         again changes nothing it already changed, so the second run only
@@ -155,7 +163,8 @@ class Engine:
             step.prefetch(batch)
             for event in batch:
                 step.one(event)
-            step.decide_months()
+            if settle:
+                step.decide_months()
             try:
                 step.save()
             except StoreConflict:
@@ -239,6 +248,8 @@ class _Step:
 
     def one(self, event: ev.Event) -> None:
         if event.received_at > self.engine.watermark:
+            if self.engine.watermark:
+                self.decide_months()  # everything due once the last arrival time is complete
             self.engine.watermark = event.received_at
         kind = str(event.__struct_config__.tag)
         self.result.counts[f"in:{kind}"] += 1

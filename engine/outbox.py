@@ -43,12 +43,18 @@ def read(store: Store, households: Iterable[str]) -> dict[str, list[Alert]]:
     return {h: decode_outbox(b) for h, b in zip(names, blobs, strict=True)}
 
 
-def clear(store: Store, scope: str, households: Iterable[str]) -> None:
-    """Forget published outboxes (the keys first, then the index entries)."""
+def clearing(scope: str, households: Iterable[str]) -> list[WriteGroup]:
+    """The writes that forget published outboxes (the keys first, then the index entries)."""
     names = sorted(set(households))
     if not names:
-        return
-    store.write(
-        [WriteGroup({outbox_key(h): None}) for h in names]
-        + [WriteGroup({}, index_remove=[(outbox_index(scope), h) for h in names])]
-    )
+        return []
+    return [WriteGroup({outbox_key(h): None}) for h in names] + [
+        WriteGroup({}, index_remove=[(outbox_index(scope), h) for h in names])
+    ]
+
+
+def clear(store: Store, scope: str, households: Iterable[str]) -> None:
+    """Forget published outboxes."""
+    groups = clearing(scope, households)
+    if groups:
+        store.write(groups)

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from connectors.feed import Feeder, Received, alerts_of, months, read_topic
+from connectors.feed import Feeder, Received, alerts_of, arrivals, read_topic
 from connectors.files import Reject
 from connectors.replay import plan_deliveries, replay
 from detectors.catalog import load_engine_config
@@ -62,7 +62,7 @@ def copies_are_identical(messages: Sequence[Received]) -> bool:
 def feed(deployment: Deployment, worker: WorkerProcess, folder: Path) -> Feeder:
     feeder = Feeder(deployment.bootstrap, deployment.topics, CATALOG, PSEUDONYMISER, DEPARTMENTS)
     store = deployment.store()
-    for month in months(plan_deliveries(folder)):
+    for month in arrivals(plan_deliveries(folder)):
         feeder.send(month)
         feeder.wait(store, deployment.app, timeout=120, alive=worker.alive)
     return feeder
@@ -80,7 +80,7 @@ def test_files_through_the_worker_give_the_alerts_replay_gives(
 
     clean = MemoryStore()
     engine = load_engine_config(ROOT / "config").engine(clean)
-    reference = replay(plan_deliveries(SAMPLES), CATALOG, PSEUDONYMISER, engine)
+    reference = replay(plan_deliveries(SAMPLES), CATALOG, PSEUDONYMISER, engine, settle=False)
     expected = household_states(dict(clean.values))
     assert len(expected) == 40
     assert states_in(deployment.store(), sorted(expected)) == expected

@@ -1,0 +1,107 @@
+"""Killed and restarted mid-run, the worker ends where one clean pass ends.
+
+A simulated world of more than 100,000 records is fed as it arrived, one
+arrival time after another; three times, while a month of wages is being
+worked through, the worker gets SIGKILL and a new one starts. At the end every household's state equals the state of one
+clean in-process pass, every alert of that pass was published, and copies of
+an alert under one id and revision are byte for byte the same.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.feed import Feeder, alerts_of, arrivals, latencies, percentile, read_topic
+from connectors.replay import plan_deliveries, replay
+from connectors.simulate import load_simulator_settings, simulate
+from detectors.catalog import load_engine_config
+from engine.store import MemoryStore
+
+from .test_worker import copies_are_identical, standing
+from .worker_harness import (
+    CATALOG,
+    DEPARTMENTS,
+    PSEUDONYMISER,
+    ROOT,
+    Deployment,
+    WorkerProcess,
+    household_states,
+    states_in,
+)
+
+HOUSEHOLDS, MONTHS, SEED = 1400, 36, 11
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("crash-world")
+    settings = load_simulator_settings(ROOT / "config" / "simulator.toml")
+    simulate(settings, HOUSEHOLDS, MONTHS, SEED, out)
+    return out
+
+
+@pytest.fixture
+def deployment(kafka_bootstrap: str, redis_url: str) -> Iterator[Deployment]:
+    d = Deployment(kafka_bootstrap, redis_url)
+    d.create()
+    yield d
+    d.delete()
+
+
+@pytest.mark.timeout(900)
+def test_kill_9_three_times_and_the_end_is_one_clean_pass(
+    world: Path, deployment: Deployment, tmp_path: Path
+) -> None:
+    store = deployment.store()
+    worker = WorkerProcess(deployment, tmp_path)
+    worker.start()
+    worker.wait_until_serving()
+    feeder = Feeder(deployment.bootstrap, deployment.topics, CATALOG, PSEUDONYMISER, DEPARTMENTS)
+    kills = []
+    steps = arrivals(plan_deliveries(world / "departments"))
+    started = time.monotonic()
+    for number, step in enumerate(steps):
+        sent = feeder.send(step)
+        if number >= len(steps) * (len(kills) + 1) // 4 and sent > 1000 and len(kills) < 3:
+            # A big delivery (a month of wages) a quarter further on: let the
+            # worker get through part of it, then pull the plug.
+            before = feeder.behind(store, deployment.app)
+            deadline = time.monotonic() + 60
+            while feeder.behind(store, deployment.app) > before // 2:
+                assert time.monotonic() < deadline, "no progress before the kill"
+                time.sleep(0.01)
+            worker.kill()
+            kills.append((number, before, feeder.behind(store, deployment.app)))
+            worker.start()
+        feeder.wait(store, deployment.app, timeout=300, alive=worker.alive)
+    elapsed = time.monotonic() - started
+    assert worker.stop() == 0, worker.log_text()[-3000:]
+    feeder.close()
+    assert len(kills) == 3 and all(0 < left for _, _, left in kills), kills
+    assert feeder.lines > 100_000
+
+    clean = MemoryStore()
+    engine = load_engine_config(ROOT / "config").engine(clean)
+    reference = replay(
+        plan_deliveries(world / "departments"), CATALOG, PSEUDONYMISER, engine, settle=False
+    )
+
+    expected = household_states(dict(clean.values))
+    assert len(expected) >= HOUSEHOLDS
+    assert states_in(store, sorted(expected)) == expected
+
+    published = read_topic(deployment.bootstrap, deployment.topics.alerts)
+    alerts = alerts_of(published)
+    assert standing([a for _, a in alerts]) == standing(reference.alerts)
+    assert copies_are_identical(published)
+
+    waits = latencies(alerts, feeder.sent_at)
+    print(
+        f"\ncrash run: {feeder.lines} lines in {elapsed:.1f} s with 3 kills "
+        f"({feeder.lines / elapsed:.0f} lines/s); {len(published)} alert messages, "
+        f"record-to-alert p50 {percentile(waits, 0.5):.2f} s, p99 {percentile(waits, 0.99):.2f} s"
+    )
