@@ -59,6 +59,8 @@ def topic_partitions(bootstrap: str, needed: list[str]) -> dict[str, int]:
               help="Seconds a batch waits to fill before it is handled anyway.")  # fmt: skip
 @click.option("--settle-after", type=click.FloatRange(0, 86400), default=60.0, show_default=True,
               help="Idle seconds before deciding what is due (0: at the next record).")  # fmt: skip
+@click.option("--reload-every", type=click.FloatRange(0.5, 3600), default=5.0, show_default=True,
+              help="Seconds between looks at the config files.")  # fmt: skip
 @click.option("--namespace", default="", help="Prefix of every topic name (tests, tenants).")
 @click.option("--key-prefix", default="", help="Prefix of every Redis key (tests, tenants).")
 @click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"]),
@@ -74,6 +76,7 @@ def worker_command(
     session_timeout: float,
     web_port: int,
     settle_after: float,
+    reload_every: float,
     namespace: str,
     key_prefix: str,
     loglevel: str,
@@ -101,6 +104,7 @@ def worker_command(
         session_timeout=session_timeout,
         web_port=web_port,
         settle_after=settle_after,
+        reload_every=reload_every,
         departments=tuple(departments),
         namespace=namespace,
         key_prefix=key_prefix,

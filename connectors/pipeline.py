@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+import orjson
 
-from connectors.department_topics import DepartmentTopics
+from connectors.department_topics import DepartmentTopics, withheld
 from connectors.files import Reject
 from connectors.kafka_ingest import TOPIC_PREFIX
 from detectors.catalog import EngineConfig
@@ -39,7 +40,7 @@ from engine.directory import decode_index
 from engine.engine import Engine, StepResult
 from engine.events import CST, Event, EventError, decode_event, encode
 from engine.partitioned import scope_of
-from engine.routing import Router, persons
+from engine.routing import Router, Tick, persons
 from engine.store import Store, WriteGroup, person_key
 
 # What a record the engine cannot take raises (a bug or an unforeseen value);
@@ -52,6 +53,7 @@ EVENTS_TOPIC = "events.by_household"
 REJECTS_TOPIC = "rejects"
 ALERTS_TOPIC = "alerts"
 OPERATOR_TOPIC = "operator.alerts"
+TICK_KEY = b"tick"  # on the household topic: the stream's clock moved on (not a record)
 
 
 @dataclass(frozen=True)
@@ -175,9 +177,7 @@ class Pipeline:
     # --- step 1: department messages to household partitions ------------------------
 
     def normalise(self, messages: Sequence[Message], tally: Tally) -> list[Outgoing]:
-        items: list[tuple[Message, Event | Reject]] = [
-            (m, self.departments.decode(m.topic, m.partition, m.offset, m.value)) for m in messages
-        ]
+        items: list[tuple[Message, Event | Reject]] = [(m, self.read(m)) for m in messages]
         events = [item for _, item in items if not isinstance(item, Reject)]
         names = persons(events)
         blobs = self.store.get_many([person_key(p) for p in names])
@@ -190,11 +190,34 @@ class Pipeline:
                 tally.rejects[item.reason_code] += 1
                 out.append(self.reject(item, message))
                 continue
+            tick = self.router.tick(item)
+            if tick is not None:  # the clock moved on: every partition hears of it
+                value = orjson.dumps({"tick": tick.received_at})
+                for partition in range(self.partitions):
+                    out.append(Outgoing(self.topics.events, TICK_KEY, value, partition))
             route = self.router.route(item, indexes.get(getattr(item, "person", "")))
             value = encode(item)
             for partition in route.partitions:
                 out.append(Outgoing(self.topics.events, route.key.encode(), value, partition))
         return out
+
+    def read(self, message: Message) -> Event | Reject:
+        """A department message's event or reject; a connector failure is a dead letter too.
+
+        Whatever a message holds must never stop the worker or block its partition.
+        """
+        try:
+            return self.departments.decode(
+                message.topic, message.partition, message.offset, message.value
+            )
+        except Exception as exc:  # a bug or an unforeseen value
+            where = f"{message.topic}/{message.partition}@{message.offset}"
+            log.error("%s: the connector failed (%s); set aside", where, type(exc).__name__)
+            reason = f"the connector could not read this record ({type(exc).__name__})"
+            department = message.topic.removeprefix(self.departments.prefix)
+            return msgspec.structs.replace(
+                self.bad(message, reason, "connector_error"), department=department
+            )
 
     def reject(self, reject: Reject, message: Message) -> Outgoing:
         """A dead letter: the reject (reason, masked content) and where it came from."""
@@ -205,14 +228,17 @@ class Pipeline:
 
     def decode(
         self, messages: Sequence[Message], tally: Tally
-    ) -> tuple[list[Event], list[Outgoing]]:
-        """Events of the household topic; one that does not decode is a dead letter."""
-        events: list[Event] = []
+    ) -> tuple[list[Event | Tick], list[Outgoing]]:
+        """Events (and ticks) of the household topic; one that does not decode is a dead letter."""
+        events: list[Event | Tick] = []
         dead: list[Outgoing] = []
         for message in messages:
             try:
+                if message.key == TICK_KEY:
+                    events.append(Tick(str(orjson.loads(message.value)["tick"])))
+                    continue
                 events.append(decode_event(message.value))
-            except EventError as exc:
+            except (EventError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
                 tally.rejects["bad_event"] += 1
                 dead.append(self.reject(self.bad(message, f"not a valid event: {exc}"), message))
         return events, dead
@@ -220,17 +246,17 @@ class Pipeline:
     def bad(self, message: Message, reason: str, code: str = "bad_event") -> Reject:
         return Reject(
             reason_code=code,
-            reason=reason[:300],
+            reason=withheld(reason),  # (an error's text can quote what the message held)
             source=f"{message.topic}/{message.partition}",
             position=message.offset,
             content=self.departments.pseudonymiser.mask_id_tokens(
-                message.value[:2000].decode("utf-8", "replace")
+                (message.value or b"")[:2000].decode("utf-8", "replace")
             ),
             received_at=dt.datetime.now(CST).replace(microsecond=0),
         )
 
     def process(
-        self, partition: int, events: Sequence[Event], tally: Tally, settle: bool = False
+        self, partition: int, events: Sequence[Event | Tick], tally: Tally, settle: bool = False
     ) -> tuple[StepResult, list[Outgoing]]:
         """The engine's step, and dead letters for records the engine cannot take.
 
@@ -252,6 +278,8 @@ class Pipeline:
                 result.merge(self.engine(partition).process([event], settle=False))
             except POISON as exc:
                 self.forget(partition)
+                if isinstance(event, Tick):
+                    continue
                 tally.rejects["engine_error"] += 1
                 log.error("partition %d: record %s set aside (%s)",
                           partition, event.event_id, type(exc).__name__)  # fmt: skip
@@ -273,7 +301,7 @@ class Pipeline:
         )
 
     def decide(
-        self, partition: int, events: Sequence[Event], tally: Tally, settle: bool = False
+        self, partition: int, events: Sequence[Event | Tick], tally: Tally, settle: bool = False
     ) -> tuple[list[Outgoing], list[str]]:
         """One partition's step: what to send, and the households whose outboxes it empties.
 

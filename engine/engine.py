@@ -37,6 +37,7 @@ from engine.directory import (
 from engine.findings import Finding, View
 from engine.household import Change, event_month, forget_closed, new_household
 from engine.outbox import decode_outbox, encode_outbox
+from engine.routing import Tick
 from engine.state import HouseholdState, decode_state, encode_state
 from engine.store import (
     Store,
@@ -44,12 +45,15 @@ from engine.store import (
     Workspace,
     clock_key,
     household_key,
+    journal_key,
     model_key,
     outbox_index,
     outbox_key,
     pending_index,
     pending_key,
     person_key,
+    recover,
+    redo_index,
     region_index,
     region_key,
 )
@@ -139,7 +143,7 @@ class Engine:
 
     # --- the batch ---------------------------------------------------------------------
 
-    def process(self, batch: Sequence[ev.Event], *, settle: bool = True) -> StepResult:
+    def process(self, batch: Sequence[ev.Event | Tick], *, settle: bool = True) -> StepResult:
         """Apply the batch; run it again if another writer changed a shared key first.
 
         Months are decided when the clock moves on: before the first record
@@ -154,12 +158,14 @@ class Engine:
         again changes nothing it already changed, so the second run only
         finishes what the first could not.
         """
-        if not self.watermark:  # a new process: the clock comes back from the store
+        if not self.watermark:  # a new process: finish what the last one was writing,
+            if recover(self.store, journal_key(self.scope)):  # then take its clock
+                self.restored.clear()
             stored = self.store.get_many([clock_key(self.scope)])[0]
             self.watermark = stored.decode() if stored else ""
         combined = StepResult()
         for _ in range(CONFLICT_ATTEMPTS):
-            step = _Step(self, Workspace(self.store))
+            step = _Step(self, Workspace(self.store, journal_key(self.scope)))
             step.prefetch(batch)
             for event in batch:
                 step.one(event)
@@ -187,13 +193,13 @@ class _Step:
         self.households: dict[str, HouseholdState | None] = {}
         self.indexes: dict[str, PersonIndex] = {}
         self.calendars: dict[str, Calendar] = {}
-        self.redo: set[tuple[str, int]] = set()  # (household, month) to decide again
         self.new_members: dict[str, set[str]] = {}  # region -> households added in this batch
         self.outbox: dict[str, list[Alert]] = {}  # household -> alerts to record
+        self.learned: set[str] = set()  # regions whose shared models learned in this step
 
     # --- loading and saving ------------------------------------------------------------
 
-    def prefetch(self, batch: Sequence[ev.Event]) -> None:
+    def prefetch(self, batch: Sequence[ev.Event | Tick]) -> None:
         persons = {p for e in batch for p in _persons(e)}
         self.ws.prefetch(
             [person_key(p) for p in persons] + [region_key(r) for r in self.engine.owned]
@@ -246,11 +252,13 @@ class _Step:
 
     # --- one record --------------------------------------------------------------------
 
-    def one(self, event: ev.Event) -> None:
+    def one(self, event: ev.Event | Tick) -> None:
         if event.received_at > self.engine.watermark:
             if self.engine.watermark:
                 self.decide_months()  # everything due once the last arrival time is complete
             self.engine.watermark = event.received_at
+        if isinstance(event, Tick):
+            return
         kind = str(event.__struct_config__.tag)
         self.result.counts[f"in:{kind}"] += 1
         if isinstance(event, ev.BatchEnd):
@@ -347,7 +355,11 @@ class _Step:
         )
         self.emit(state, calendar, findings, silent=silent)
         if change.month is not None and change.month <= calendar.book.decided:
-            self.redo.add((state.household, change.month))  # a late record: decide again
+            # A late record: decide that month again at the next decision point
+            # (kept with the state, so a batch boundary or a restart cannot lose it).
+            if change.month not in state.redo:
+                state.redo.append(change.month)
+                self.ws.index_add(redo_index(self.engine.scope), state.household)
 
     # --- records waiting for their person or household --------------------------------
 
@@ -381,22 +393,30 @@ class _Step:
             calendar = self.calendar(region)
             decisions = calendar.decide(watermark_day)
             late = calendar.completed_late()
-            if decisions or late:
-                self.restore_models(region)
             for decision in decisions:
                 self.decide(region, decision)
             for month in late:
                 self.decide(region, Decision(month, True, ()), again=True)
             if decisions or late:
-                self.checkpoint_models(region)
                 # Batch marks and alert counts of months no record can change any more.
                 keep = self.settings.correction_months + self.settings.source_skew_months
                 calendar.forget_before(calendar.book.decided - keep)
-        for household, month in sorted(self.redo):
+        waiting = sorted(
+            set(self.ws.store.index_members(redo_index(self.engine.scope)))
+            | {h for h, s in self.households.items() if s is not None and s.redo}
+        )
+        self.ws.prefetch(household_key(h) for h in waiting)
+        for household in waiting:
             state = self.household(household)
-            if state is not None:
-                complete = month not in self.calendar(state.region).book.incomplete
-                self.decide_household(state, Decision(month, complete, ()), again=True)
+            if state is not None and self.engine.owns(state.region):
+                months, state.redo = sorted(state.redo), []
+                for month in months:
+                    complete = month not in self.calendar(state.region).book.incomplete
+                    self.decide_household(state, Decision(month, complete, ()), again=True)
+            self.ws.index_remove(redo_index(self.engine.scope), household)
+        for region in sorted(self.learned):
+            self.checkpoint_models(region)
+        self.learned.clear()
         if self.result.counts["months_decided"]:
             self.expire_pending(watermark_day)
 
@@ -485,6 +505,11 @@ class _Step:
             return
         if month <= state.decided and not again:
             return
+        # The county's models as the store has them, before any use (a process
+        # that just started would otherwise score or learn with empty ones).
+        self.restore_models(state.region)
+        if month > state.decided:
+            self.learned.add(state.region)  # the models learn: checkpoint them
         calendar = self.calendar(state.region)
         # A month decided now is final (no record can change it) this many months later.
         lag = self.settings.correction_months + self.settings.source_skew_months
@@ -519,7 +544,7 @@ class _Step:
             self.outbox.setdefault(state.household, []).extend(alerts)
 
 
-def _persons(event: ev.Event) -> Iterable[str]:
+def _persons(event: ev.Event | Tick) -> Iterable[str]:
     person = getattr(event, "person", None)
     if person:
         yield person

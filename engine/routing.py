@@ -27,6 +27,18 @@ from engine.timeline import day_index
 
 
 @dataclass(frozen=True)
+class Tick:
+    """The stream's clock reached ``received_at``: sent to every partition.
+
+    A partition's engine decides what is due when its clock moves on; a
+    county whose own records are quiet still sees time pass through these,
+    so every partition decides as one engine over the whole stream would.
+    """
+
+    received_at: str
+
+
+@dataclass(frozen=True)
 class Route:
     key: str
     partitions: tuple[int, ...]
@@ -39,6 +51,14 @@ class Router:
         self.partitions = partitions
         self.horizon = settings.engine.pending_horizon_days
         self.home = {r.code: i % partitions for i, r in enumerate(settings.regions)}
+        self.clock = ""  # the latest arrival time routed
+
+    def tick(self, event: ev.Event) -> Tick | None:
+        """A tick for every partition when ``event`` moves the clock on."""
+        if event.received_at <= self.clock:
+            return None
+        self.clock = event.received_at
+        return Tick(event.received_at)
 
     def partition_of(self, region: str) -> int:
         """The partition owning a monitored region (others: a stable spread)."""

@@ -99,6 +99,7 @@ class HouseholdState(msgspec.Struct, array_like=True, omit_defaults=True):
     alerts: list[AlertRecord] = []
     cooldown: dict[str, int] = {}  # detector -> day of its last alert for this household
     models: dict[str, list[float]] = {}  # per-household model state, by detector
+    redo: list[int] = []  # decided months a late record changed: decided again at the next turn
 
     def member(self, person: str) -> MemberState | None:
         return next((m for m in self.members if m.person == person), None)

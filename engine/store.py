@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import msgspec
+
 
 def household_key(household: str) -> str:
     return f"hh:{{{household}}}"
@@ -51,9 +53,19 @@ def pending_index(scope: str) -> str:
     return f"pending:{{{scope}}}"
 
 
+def redo_index(scope: str) -> str:
+    """Households with a decided month to decide again (a late record came), per scope."""
+    return f"redo:{{{scope}}}"
+
+
 def outbox_index(scope: str) -> str:
     """Households whose outbox holds alerts not yet published, per scope."""
     return f"outbox:{{{scope}}}"
+
+
+def journal_key(scope: str) -> str:
+    """A step's writes, kept while they are applied (see :meth:`Workspace.commit`)."""
+    return f"jr:{{{scope}}}"
 
 
 def outbox_key(household: str) -> str:
@@ -150,8 +162,9 @@ class Workspace:
     atomic group per hash tag.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, journal: str | None = None) -> None:
         self.store = store
+        self.journal = journal
         self._loaded: dict[str, bytes | None] = {}
         self._dirty: dict[str, bytes | None] = {}
         self._index_add: list[tuple[str, str]] = []
@@ -203,6 +216,13 @@ class Workspace:
                 expect = {k: v for k, v in self._loaded.items() if hash_tag(k) == tag}
             writes.append(WriteGroup(values, expect=expect))
         writes += [WriteGroup({}, index_remove=rms) for rms in _by_tag(self._index_remove).values()]
+        if self.journal and len(writes) > 1:
+            # All or nothing across hash tags: the writes go out behind a copy of
+            # themselves under one key, removed after them in the same pipeline.
+            # A process killed half way leaves the copy, which the next one to
+            # open this journal applies first (:func:`recover`).
+            journal = {self.journal: encode_journal(writes)}
+            writes = [WriteGroup(journal), *writes, WriteGroup({self.journal: None})]
         try:
             if writes:
                 self.store.write(writes)
@@ -212,6 +232,43 @@ class Workspace:
             self._index_add.clear()
             self._index_remove.clear()
         return len(writes)
+
+
+_journal_encoder = msgspec.msgpack.Encoder()
+_journal_decoder = msgspec.msgpack.Decoder(
+    list[
+        tuple[
+            dict[str, bytes | None],
+            list[tuple[str, str]],
+            list[tuple[str, str]],
+            dict[str, bytes | None],
+        ]
+    ]
+)
+
+
+def encode_journal(groups: Sequence[WriteGroup]) -> bytes:
+    return _journal_encoder.encode(
+        [(dict(g.values), list(g.index_add), list(g.index_remove), dict(g.expect)) for g in groups]
+    )
+
+
+def recover(store: Store, journal: str) -> int:
+    """Finish the writes of a step that was cut short; returns the groups applied again.
+
+    Applying them twice is harmless (they set values, add and remove set
+    members); a conditional group whose keys changed since is left out, and
+    the records that caused it, not yet acknowledged, come again.
+    """
+    blob = store.get_many([journal])[0]
+    if blob is None:
+        return 0
+    groups = [WriteGroup(v, a, r, e) for v, a, r, e in _journal_decoder.decode(blob)]
+    try:
+        store.write([*groups, WriteGroup({journal: None})])
+    except StoreConflict:
+        pass
+    return len(groups)
 
 
 def _by_tag(pairs: Sequence[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:

@@ -11,10 +11,8 @@ import pytest
 
 from connectors.feed import Feeder, Received, alerts_of, arrivals, read_topic
 from connectors.files import Reject
-from connectors.replay import plan_deliveries, replay
-from detectors.catalog import load_engine_config
+from connectors.replay import plan_deliveries
 from engine.alert import Alert
-from engine.store import MemoryStore
 
 from .worker_harness import (
     CATALOG,
@@ -26,6 +24,7 @@ from .worker_harness import (
     household_states,
     states_in,
 )
+from .worker_harness import reference as reference_pass
 
 SAMPLES = ROOT / "samples" / "departments"
 
@@ -78,9 +77,7 @@ def test_files_through_the_worker_give_the_alerts_replay_gives(
     assert worker.stop() == 0, worker.log_text()[-3000:]
     feeder.close()
 
-    clean = MemoryStore()
-    engine = load_engine_config(ROOT / "config").engine(clean)
-    reference = replay(plan_deliveries(SAMPLES), CATALOG, PSEUDONYMISER, engine, settle=False)
+    clean, reference = reference_pass(plan_deliveries(SAMPLES), deployment)
     expected = household_states(dict(clean.values))
     assert len(expected) == 40
     assert states_in(deployment.store(), sorted(expected)) == expected

@@ -16,10 +16,8 @@ from pathlib import Path
 import pytest
 
 from connectors.feed import Feeder, alerts_of, arrivals, latencies, percentile, read_topic
-from connectors.replay import plan_deliveries, replay
+from connectors.replay import plan_deliveries
 from connectors.simulate import load_simulator_settings, simulate
-from detectors.catalog import load_engine_config
-from engine.store import MemoryStore
 
 from .test_worker import copies_are_identical, standing
 from .worker_harness import (
@@ -32,6 +30,7 @@ from .worker_harness import (
     household_states,
     states_in,
 )
+from .worker_harness import reference as reference_pass
 
 HOUSEHOLDS, MONTHS, SEED = 1400, 36, 11
 
@@ -84,12 +83,7 @@ def test_kill_9_three_times_and_the_end_is_one_clean_pass(
     assert len(kills) == 3 and all(0 < left for _, _, left in kills), kills
     assert feeder.lines > 100_000
 
-    clean = MemoryStore()
-    engine = load_engine_config(ROOT / "config").engine(clean)
-    reference = replay(
-        plan_deliveries(world / "departments"), CATALOG, PSEUDONYMISER, engine, settle=False
-    )
-
+    clean, reference = reference_pass(plan_deliveries(world / "departments"), deployment)
     expected = household_states(dict(clean.values))
     assert len(expected) >= HOUSEHOLDS
     assert states_in(store, sorted(expected)) == expected

@@ -8,24 +8,35 @@ as a separate process, which can be stopped (SIGTERM) or killed (SIGKILL).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 from kafka import KafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from connectors.mapping import Catalog
 from connectors.pipeline import Topics
 from connectors.redis_store import RedisStore
+from connectors.replay import Delivery, ReplaySummary, replay
+from detectors.catalog import load_engine_config
 from engine.identity import Pseudonymiser
+from engine.partitioned import Partitioned
+from engine.routing import Router
 from engine.state import decode_state, encode_state
+from engine.store import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[2]
 LIFELINE = str(Path(sys.executable).with_name("lifeline"))
@@ -159,6 +170,15 @@ class WorkerProcess:
             p.read_text(errors="replace") for p in sorted(self.logs.glob(f"{self.name}-*.log"))
         )
 
+    def health(self) -> tuple[int, dict[str, object]]:
+        """The worker's /health: HTTP status and body (503 while Redis is unreachable)."""
+        url = f"http://127.0.0.1:{self.web_port}/health"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
     def wait_until_serving(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -196,3 +216,62 @@ def household_states(values: dict[str, bytes | None]) -> dict[str, bytes]:
 
 def states_in(store: RedisStore, keys: list[str]) -> dict[str, bytes]:
     return household_states(dict(zip(keys, store.get_many(keys), strict=True)))
+
+
+def reference(
+    deliveries: Sequence[Delivery],
+    deployment: Deployment,
+    store: MemoryStore | None = None,
+    config_dir: Path = ROOT / "config",
+) -> tuple[MemoryStore, ReplaySummary]:
+    """One clean in-process pass, partitioned as the deployment's household topic is.
+
+    Each partition's engine keeps its own clock (its counties' records and the
+    end-of-batch records every partition gets), as the worker's do; nothing is
+    settled at the end, as a worker run with ``--settle-after 0`` settles nothing.
+    """
+    store = store if store is not None else MemoryStore()
+    config = load_engine_config(config_dir)
+    runner = Partitioned(
+        Router(config.settings, deployment.events_partitions),
+        store,
+        lambda scope, owns: config.engine(store, scope=scope, owns=owns),
+    )
+    return store, replay(deliveries, CATALOG, PSEUDONYMISER, runner, settle=False)  # type: ignore[arg-type]
+
+
+def metrics_page(worker: WorkerProcess) -> str:
+    """The text of the worker's /metrics page."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics", timeout=10) as r:
+        return str(r.read().decode())
+
+
+def metric_samples(worker: WorkerProcess) -> list[Sample]:
+    """Every sample of the worker's /metrics page (name, labels, value)."""
+    return [
+        s for family in text_string_to_metric_families(metrics_page(worker)) for s in family.samples
+    ]
+
+
+def redis_contents(deployment: Deployment) -> dict[bytes, list[bytes]]:
+    """Every key under the deployment's prefix, with what it holds (members, fields, items)."""
+    client = redis.Redis.from_url(deployment.redis_url)
+    found: dict[bytes, list[bytes]] = {}
+    try:
+        for key in client.scan_iter(match=deployment.namespace + "*", count=1000):
+            kind = client.type(key)
+            if kind == b"string":
+                found[key] = [client.get(key) or b""]
+            elif kind == b"set":
+                found[key] = sorted(client.smembers(key))
+            elif kind == b"hash":
+                found[key] = [b for kv in client.hgetall(key).items() for b in kv]
+            elif kind == b"list":
+                found[key] = list(client.lrange(key, 0, -1))
+            elif kind == b"zset":
+                found[key] = list(client.zrange(key, 0, -1))
+            elif kind != b"none":  # (expired meanwhile)
+                raise AssertionError(f"Redis key {key!r} of unexpected type {kind!r}")
+    finally:
+        client.close()
+    return found
