@@ -137,6 +137,7 @@ class Engine:
         self.watermark = ""  # the latest arrival time seen: the engine's clock
         self.restored: set[tuple[str, str]] = set()  # (region, detector) shared models loaded
         self.scope = scope
+        self.expired_through = -1  # the clock's day held records were last expired on
         self.owns = owns or (lambda region: True)
         self.owned = sorted(r for r in self.regions if self.owns(r))
         self.outbox = outbox
@@ -417,8 +418,11 @@ class _Step:
         for region in sorted(self.learned):
             self.checkpoint_models(region)
         self.learned.clear()
-        if self.result.counts["months_decided"]:
+        if watermark_day > self.engine.expired_through:
+            # Daily, on the clock every partition shares (ticks), not on a county's
+            # decisions: a partition owning no county holds records too.
             self.expire_pending(watermark_day)
+            self.engine.expired_through = watermark_day
 
     def expire_pending(self, today: int) -> None:
         """Drop held records whose person was not enrolled within the horizon (counted).

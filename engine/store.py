@@ -167,8 +167,9 @@ class Workspace:
         self.journal = journal
         self._loaded: dict[str, bytes | None] = {}
         self._dirty: dict[str, bytes | None] = {}
-        self._index_add: list[tuple[str, str]] = []
-        self._index_remove: list[tuple[str, str]] = []
+        # (index, member) -> True to add, False to remove: the last word of the step
+        # counts (a household taken off an index and put back in one step stays on).
+        self._index: dict[tuple[str, str], bool] = {}
         self.reads = 0
 
     def prefetch(self, keys: Iterable[str]) -> None:
@@ -189,10 +190,10 @@ class Workspace:
         self._dirty[key] = value
 
     def index_add(self, index: str, member: str) -> None:
-        self._index_add.append((index, member))
+        self._index[(index, member)] = True
 
     def index_remove(self, index: str, member: str) -> None:
-        self._index_remove.append((index, member))
+        self._index[(index, member)] = False
 
     def commit(self) -> int:
         """Write what changed; returns the number of writes sent.
@@ -209,13 +210,15 @@ class Workspace:
             if self._loaded.get(key, b"\0absent") == value:
                 continue  # unchanged: a replayed record writes nothing
             groups.setdefault(hash_tag(key), {})[key] = value
-        writes = [WriteGroup({}, index_add=adds) for adds in _by_tag(self._index_add).values()]
+        adds = [pair for pair, add in self._index.items() if add]
+        removes = [pair for pair, add in self._index.items() if not add]
+        writes = [WriteGroup({}, index_add=group) for group in _by_tag(adds).values()]
         for tag, values in sorted(groups.items()):
             expect: dict[str, bytes | None] = {}
             if any(k.startswith(SHARED_PREFIXES) for k in values):
                 expect = {k: v for k, v in self._loaded.items() if hash_tag(k) == tag}
             writes.append(WriteGroup(values, expect=expect))
-        writes += [WriteGroup({}, index_remove=rms) for rms in _by_tag(self._index_remove).values()]
+        writes += [WriteGroup({}, index_remove=group) for group in _by_tag(removes).values()]
         if self.journal and len(writes) > 1:
             # All or nothing across hash tags: the writes go out behind a copy of
             # themselves under one key, removed after them in the same pipeline.
@@ -229,8 +232,7 @@ class Workspace:
         finally:
             self._loaded.update(self._dirty)
             self._dirty.clear()
-            self._index_add.clear()
-            self._index_remove.clear()
+            self._index.clear()
         return len(writes)
 
 
