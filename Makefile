@@ -11,7 +11,7 @@ export LIFELINE_KAFKA_PORT ?= 19092
 export LIFELINE_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(LIFELINE_KAFKA_PORT)
 export LIFELINE_REDIS_URL ?= redis://127.0.0.1:$(LIFELINE_REDIS_PORT)/0
 
-.PHONY: help venv run test test-unit services services-down services-status lint format contracts clean quality replay-scale
+.PHONY: help venv run test test-unit services services-down services-status lint format contracts clean quality replay-scale worker-bench
 
 help:
 	@echo "make run            run the engine embedded (no servers) over the sample files"
@@ -73,6 +73,9 @@ clean:
 # Long runs, outside `make test`: results in benchmarks/results/.
 quality: venv
 	$(PY) benchmarks/quality.py --households 5000 --months 36 --seeds 1 2 3
+
+worker-bench: venv services
+	$(PY) benchmarks/worker_run.py
 
 replay-scale: venv
 	$(PY) benchmarks/replay_scale.py --households 13000 --months 36 18

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
 from connectors.cli_base import _fail, _load_engine, _pseudonymiser, config_option
+from connectors.connections import ConnectionSettingsError, KafkaConnection, RedisConnection
 from connectors.pipeline import Topics
 
 
-def topic_partitions(bootstrap: str, needed: list[str]) -> dict[str, int]:
+def topic_partitions(
+    bootstrap: str, needed: list[str], client: dict[str, Any] | None = None
+) -> dict[str, int]:
     """Partitions of each topic the worker uses; a clear error names any that is missing."""
     from kafka import KafkaConsumer
     from kafka.errors import KafkaError
 
     try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+        settings = client or {"bootstrap_servers": bootstrap}
+        consumer = KafkaConsumer(**settings, request_timeout_ms=15000)
     except KafkaError as exc:
         _fail(f"cannot reach Kafka at {bootstrap}: {type(exc).__name__}")
         raise AssertionError from exc
@@ -32,6 +37,17 @@ def topic_partitions(bootstrap: str, needed: list[str]) -> dict[str, int]:
             "(scripts/kafka_ready.py creates those listed in config/kafka-topics.toml)"
         )
     return found
+
+
+def connections(bootstrap: str, redis_url: str) -> tuple[KafkaConnection, RedisConnection]:
+    """Security settings from the environment (docs/security.md); the addresses
+    given on the command line win over the environment's."""
+    env = {**os.environ, "LIFELINE_KAFKA_BOOTSTRAP": bootstrap, "LIFELINE_REDIS_URL": redis_url}
+    try:
+        return KafkaConnection.from_env(env), RedisConnection.from_env(env)
+    except ConnectionSettingsError as exc:
+        _fail(str(exc))
+        raise AssertionError from exc
 
 
 @click.command("worker")
@@ -91,11 +107,19 @@ def worker_command(
     needed = [topics.department(d) for d in departments]
     needed += [topics.events, topics.rejects, topics.alerts, topics.operator]
     needed += [topics.region(r.code) for r in config.settings.regions]
-    partitions = topic_partitions(bootstrap, needed)
+    kafka, redis_connection = connections(bootstrap, redis_url)
+    try:  # refuses BROKER_URL and friends, which faust would let override these settings
+        broker_settings = kafka.faust_settings()
+    except ConnectionSettingsError as exc:
+        _fail(str(exc))
+        raise AssertionError from exc
+    partitions = topic_partitions(bootstrap, needed, kafka.kafka_python_kwargs())
     options = WorkerOptions(
         config_dir=config_dir,
         bootstrap=bootstrap,
         redis_url=redis_url,
+        redis_client=tuple(redis_connection.client_kwargs().items()),
+        broker_settings=tuple((k, v) for k, v in broker_settings.items() if k != "broker"),
         app_id=app_id,
         partitions=partitions[topics.events],
         backfill_until=backfill_until,

@@ -11,9 +11,10 @@ back from the alert topic give record-to-alert latencies.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
+from typing import Any
 
 import msgspec
 from kafka import KafkaConsumer, TopicPartition
@@ -40,6 +41,12 @@ class Received:
     timestamp_ms: int
 
 
+def client_settings(kafka: Mapping[str, Any] | None) -> dict[str, Any]:
+    """kafka-python settings (e.g. ``KafkaConnection.kafka_python_kwargs()``: security
+    protocol, SASL, TLS) without the broker addresses, which the caller gives."""
+    return {k: v for k, v in (kafka or {}).items() if k != "bootstrap_servers"}
+
+
 def arrivals(deliveries: Sequence[Delivery]) -> list[list[Delivery]]:
     """Deliveries grouped by arrival time, in order: what arrived together is sent together."""
     ordered = sorted(deliveries, key=lambda d: (d.received_at, d.path.name))
@@ -55,10 +62,15 @@ class Feeder:
     departments: Sequence[str]
     sent_at: dict[str, float] = field(default_factory=dict)  # event id -> when it was sent
     lines: int = 0
+    # kafka-python settings for its producer and consumer, e.g.
+    # KafkaConnection.kafka_python_kwargs() (their bootstrap_servers is ignored:
+    # ``bootstrap`` says where); None: plaintext, as before.
+    kafka: Mapping[str, Any] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.producer = producer(self.bootstrap)
-        self.consumer = KafkaConsumer(bootstrap_servers=self.bootstrap)
+        settings = client_settings(self.kafka)
+        self.producer = producer(self.bootstrap, **settings)
+        self.consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, **settings)
 
     def close(self) -> None:
         self.producer.close()
@@ -129,9 +141,14 @@ class Feeder:
         return time.monotonic() - started
 
 
-def read_topic(bootstrap: str, topic: str) -> list[Received]:
-    """Every message of a topic, from the beginning to its current end."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+def read_topic(
+    bootstrap: str, topic: str, kafka: Mapping[str, Any] | None = None
+) -> list[Received]:
+    """Every message of a topic, from the beginning to its current end (``kafka``:
+    kafka-python settings, as :class:`Feeder` takes them)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **client_settings(kafka)
+    )
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(tps)

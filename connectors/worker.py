@@ -46,6 +46,7 @@ T = TypeVar("T")
 
 STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
 MAX_BACKOFF = 15.0
+HEALTH_PING_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class WorkerOptions:
     namespace: str = ""  # prefixes every topic name (tests, tenants sharing a cluster)
     key_prefix: str = ""  # prefixes every Redis key
     broker_settings: tuple[tuple[str, Any], ...] = ()  # extra faust settings (security)
+    redis_client: tuple[tuple[str, Any], ...] = ()  # redis.Redis arguments (TLS, ACL user)
 
 
 class Worker:
@@ -76,7 +78,11 @@ class Worker:
     ) -> None:
         self.options = options
         catalog = Catalog.load(options.config_dir / "connectors")
-        self.store = RedisStore.from_url(options.redis_url, options.key_prefix)
+        self.store = (
+            RedisStore(redis.Redis(**dict(options.redis_client)), options.key_prefix)
+            if options.redis_client
+            else RedisStore.from_url(options.redis_url, options.key_prefix)
+        )
         self.topics = Topics(options.namespace)
         self.pipeline = Pipeline(
             options.app_id,
@@ -315,14 +321,26 @@ class Worker:
             if high is not None and position is not None:
                 self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
 
+    async def redis_answers(self) -> bool:
+        """One PING for /health: not retried, not on the engine thread, not waited on long."""
+        loop = asyncio.get_running_loop()
+        try:
+            ping = loop.run_in_executor(None, self.store.client.ping)
+            return bool(await asyncio.wait_for(ping, HEALTH_PING_SECONDS))
+        except (redis.RedisError, OSError):  # (a TimeoutError is an OSError)
+            return False
+
     async def health_page(self, request: Any) -> Any:
+        # A held batch keeps the worker degraded until its own retry succeeds (and
+        # logs that Redis answers again); an idle worker learns of an outage by the PING.
+        ok = self.store_ok and await self.redis_answers()
         body = {
-            "status": "ok" if self.store_ok else "degraded",
-            "redis": "ok" if self.store_ok else "unreachable",
+            "status": "ok" if ok else "degraded",
+            "redis": "ok" if ok else "unreachable",
             "config_version": self.pipeline.config.version,
             "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in self.owned),
         }
-        return self.app.web.json(body, status=200 if self.store_ok else 503)
+        return self.app.web.json(body, status=200 if ok else 503)
 
     async def metrics_page(self, request: Any) -> Any:
         payload, content_type = self.metrics.exposition()

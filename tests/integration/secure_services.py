@@ -50,9 +50,24 @@ HOST = "127.0.0.1"
 KAFKA_USER = "lifeline"
 BROKER_USER = "broker"  # the broker's own inter-broker login
 REDIS_USER = "lifeline"
-# The project's Redis keys (engine/store.py): households, persons, pending
-# records, regions, models.
-REDIS_KEY_PATTERNS = ("hh:*", "ps:*", "pd:*", "rg:*", "md:*")
+# The project's Redis keys: the engine's (engine/store.py: households and their
+# outboxes, persons, pending records, regions and their indexes, models, and per
+# scope its clock, pending/redo/outbox indexes and write journal) and the
+# worker's saved positions (connectors/pipeline.py). docs/security.md shows the
+# same list; tests/integration/test_worker_secure.py checks it covers every key.
+REDIS_KEY_PATTERNS = (
+    "hh:*",
+    "ps:*",
+    "pd:*",
+    "rg:*",
+    "md:*",
+    "clock:*",
+    "pending:*",
+    "redo:*",
+    "outbox:*",
+    "jr:*",
+    "pos:*",
+)
 KAFKA_READY_TIMEOUT = 45.0
 REDIS_READY_TIMEOUT = 10.0
 # Quick start over peak speed: a test broker lives for a minute.

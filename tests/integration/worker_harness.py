@@ -112,6 +112,11 @@ class WorkerProcess:
     web_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    # Set on top of this process's environment (e.g. the LIFELINE_KAFKA_* and
+    # LIFELINE_REDIS_* security settings; an empty value counts as unset).
+    env: dict[str, str] = field(default_factory=dict)
+    # Prefix of the worker's Redis keys; None: the deployment's namespace.
+    key_prefix: str | None = None
 
     def start(self) -> None:
         d = self.deployment
@@ -120,6 +125,7 @@ class WorkerProcess:
             **os.environ,
             "LIFELINE_PSEUDONYM_KEY": KEY,
             "LIFELINE_PSEUDONYM_KEY_ID": KEY_ID,
+            **self.env,
         }
         log = (self.logs / f"{self.name}-{self.starts}.log").open("wb")
         self.process = subprocess.Popen(
@@ -129,7 +135,7 @@ class WorkerProcess:
                 "--bootstrap", d.bootstrap,
                 "--redis", d.redis_url,
                 "--namespace", d.namespace,
-                "--key-prefix", d.namespace,
+                "--key-prefix", d.namespace if self.key_prefix is None else self.key_prefix,
                 "--app-id", d.app,
                 "--session-timeout", "6",
                 "--batch-size", "2000",
