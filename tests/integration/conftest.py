@@ -12,11 +12,16 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
 from kafka import KafkaAdminClient
 from kafka import errors as kerrors
+
+from connectors.simulate import load_simulator_settings, simulate
+
+from .worker_harness import ROOT, Deployment
 
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:19092"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:16379/0"
@@ -130,3 +135,23 @@ def new_topic(kafka_admin: KafkaAdminClient) -> Iterator[Callable[..., str]]:
 @pytest.fixture
 def group_id() -> str:
     return unique("test-group")
+
+
+@pytest.fixture
+def deployment(kafka_bootstrap: str, redis_url: str) -> Iterator[Deployment]:
+    """A worker's own topics and Redis keys on the shared services (deleted after)."""
+    made = Deployment(kafka_bootstrap, redis_url)
+    made.create()
+    yield made
+    made.delete()
+
+
+def simulated_world(
+    factory: pytest.TempPathFactory, households: int, months: int, seed: int
+) -> Path:
+    """A simulated world's department files and arrivals (config/simulator.toml)."""
+    out = factory.mktemp(f"world-{households}x{months}-{seed}")
+    simulate(
+        load_simulator_settings(ROOT / "config" / "simulator.toml"), households, months, seed, out
+    )
+    return out

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
-import pytest
 
 from connectors.feed import Feeder, Received, alerts_of, arrivals, read_topic
 from connectors.files import Reject
@@ -27,14 +26,6 @@ from .worker_harness import (
 from .worker_harness import reference as reference_pass
 
 SAMPLES = ROOT / "samples" / "departments"
-
-
-@pytest.fixture
-def deployment(kafka_bootstrap: str, redis_url: str) -> Iterator[Deployment]:
-    d = Deployment(kafka_bootstrap, redis_url)
-    d.create()
-    yield d
-    d.delete()
 
 
 def standing(alerts: Sequence[Alert]) -> dict[str, tuple[str, str]]:

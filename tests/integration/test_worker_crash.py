@@ -10,21 +10,19 @@ an alert under one id and revision are byte for byte the same.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from connectors.feed import Feeder, alerts_of, arrivals, latencies, percentile, read_topic
 from connectors.replay import plan_deliveries
-from connectors.simulate import load_simulator_settings, simulate
 
+from .conftest import simulated_world
 from .test_worker import copies_are_identical, standing
 from .worker_harness import (
     CATALOG,
     DEPARTMENTS,
     PSEUDONYMISER,
-    ROOT,
     Deployment,
     WorkerProcess,
     household_states,
@@ -37,18 +35,7 @@ HOUSEHOLDS, MONTHS, SEED = 1400, 36, 11
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("crash-world")
-    settings = load_simulator_settings(ROOT / "config" / "simulator.toml")
-    simulate(settings, HOUSEHOLDS, MONTHS, SEED, out)
-    return out
-
-
-@pytest.fixture
-def deployment(kafka_bootstrap: str, redis_url: str) -> Iterator[Deployment]:
-    d = Deployment(kafka_bootstrap, redis_url)
-    d.create()
-    yield d
-    d.delete()
+    return simulated_world(tmp_path_factory, HOUSEHOLDS, MONTHS, SEED)
 
 
 @pytest.mark.timeout(900)

@@ -56,14 +56,6 @@ LONG_DIGITS = re.compile(rb"[0-9]{15,}")
 
 
 @pytest.fixture
-def deployment(kafka_bootstrap: str, redis_url: str) -> Iterator[Deployment]:
-    d = Deployment(kafka_bootstrap, redis_url)
-    d.create()
-    yield d
-    d.delete()
-
-
-@pytest.fixture
 def workers() -> Iterator[list[WorkerProcess]]:
     """Workers a test started; any still running when it ends (it failed) is killed."""
     started: list[WorkerProcess] = []

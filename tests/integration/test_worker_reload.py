@@ -13,11 +13,9 @@ from __future__ import annotations
 import shutil
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-import pytest
 
 from connectors.feed import Feeder, alerts_of, arrivals, read_topic
 from connectors.replay import plan_deliveries
@@ -39,14 +37,6 @@ from .worker_harness import reference as reference_pass
 
 SAMPLES = ROOT / "samples" / "departments"
 SWITCH_AFTER = 10  # arrival times before the change
-
-
-@pytest.fixture
-def deployment(kafka_bootstrap: str, redis_url: str) -> Iterator[Deployment]:
-    d = Deployment(kafka_bootstrap, redis_url)
-    d.create()
-    yield d
-    d.delete()
 
 
 def change(config: Path) -> None:
