@@ -10,8 +10,10 @@ import msgspec
 
 from connectors.feed import Feeder, Received, alerts_of, arrivals, read_topic
 from connectors.files import Reject
-from connectors.replay import plan_deliveries
+from connectors.replay import plan_deliveries, replay
+from detectors.catalog import load_engine_config
 from engine.alert import Alert
+from engine.store import MemoryStore
 
 from .worker_harness import (
     CATALOG,
@@ -68,7 +70,14 @@ def test_files_through_the_worker_give_the_alerts_replay_gives(
     assert worker.stop() == 0, worker.log_text()[-3000:]
     feeder.close()
 
-    clean, reference = reference_pass(plan_deliveries(SAMPLES), deployment)
+    # What `lifeline replay` does: one engine over the whole stream, in process.
+    clean = MemoryStore()
+    engine = load_engine_config(ROOT / "config").engine(clean)
+    reference = replay(plan_deliveries(SAMPLES), CATALOG, PSEUDONYMISER, engine, settle=False)
+    # The in-process partitions, as the worker's, decide the same.
+    partitioned_store, partitioned = reference_pass(plan_deliveries(SAMPLES), deployment)
+    assert standing(partitioned.alerts) == standing(reference.alerts)
+    assert household_states(dict(partitioned_store.values)) == household_states(dict(clean.values))
     expected = household_states(dict(clean.values))
     assert len(expected) == 40
     assert states_in(deployment.store(), sorted(expected)) == expected
