@@ -75,7 +75,7 @@ quality: venv
 	$(PY) benchmarks/quality.py --households 5000 --months 36 --seeds 1 2 3
 
 worker-bench: venv services
-	$(PY) benchmarks/worker_run.py
+	PYTHONPATH=. $(PY) benchmarks/worker_run.py
 
 replay-scale: venv
 	$(PY) benchmarks/replay_scale.py --households 13000 --months 36 18
