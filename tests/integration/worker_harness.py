@@ -224,6 +224,20 @@ def states_in(store: RedisStore, keys: list[str]) -> dict[str, bytes]:
     return household_states(dict(zip(keys, store.get_many(keys), strict=True)))
 
 
+def state_differences(got: dict[str, bytes], expected: dict[str, bytes], limit: int = 5) -> str:
+    """Which households differ and in which fields (for an assertion's message)."""
+    differ = sorted(k for k in expected.keys() | got.keys() if got.get(k) != expected.get(k))
+    lines = [f"{len(differ)} of {len(expected)} household states differ"]
+    for key in differ[:limit]:
+        if key not in got or key not in expected:
+            lines.append(f"{key}: {'missing' if key not in got else 'not expected'}")
+            continue
+        a, b = decode_state(got[key]), decode_state(expected[key])
+        fields = [f for f in a.__struct_fields__ if getattr(a, f) != getattr(b, f)]
+        lines.append(f"{key}: {', '.join(fields)}")
+    return "\n".join(lines)
+
+
 def reference(
     deliveries: Sequence[Delivery],
     deployment: Deployment,
