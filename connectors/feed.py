@@ -179,8 +179,8 @@ def alerts_of(messages: Iterable[Received]) -> list[tuple[Received, Alert]]:
 def latencies(alerts: Iterable[tuple[Received, Alert]], sent_at: dict[str, float]) -> list[float]:
     """Seconds from sending an alert's latest evidence record to the alert on its topic.
 
-    Alerts whose records were all sent before (month decisions resting on
-    earlier records) are left out: their trigger is the month's closing.
+    An alert raised when a month is decided counts from its latest evidence
+    record too, which may have been sent several deliveries before.
     """
     found = []
     for message, alert in alerts:

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-import orjson
 
 from connectors.department_topics import DepartmentTopics, withheld
 from connectors.files import Reject
@@ -38,7 +37,7 @@ from engine import outbox
 from engine.alert import Alert
 from engine.directory import decode_index
 from engine.engine import Engine, StepResult
-from engine.events import CST, Event, EventError, decode_event, encode
+from engine.events import CST, Event, EventError, Timestamp, decode_event, encode
 from engine.partitioned import scope_of
 from engine.routing import Router, Tick, persons
 from engine.store import Store, WriteGroup, person_key
@@ -54,6 +53,12 @@ REJECTS_TOPIC = "rejects"
 ALERTS_TOPIC = "alerts"
 OPERATOR_TOPIC = "operator.alerts"
 TICK_KEY = b"tick"  # on the household topic: the stream's clock moved on (not a record)
+
+
+class TickMessage(msgspec.Struct, forbid_unknown_fields=True):
+    """A tick's value; one that does not match is a dead letter like any bad event."""
+
+    tick: Timestamp
 
 
 @dataclass(frozen=True)
@@ -192,7 +197,7 @@ class Pipeline:
                 continue
             tick = self.router.tick(item)
             if tick is not None:  # the clock moved on: every partition hears of it
-                value = orjson.dumps({"tick": tick.received_at})
+                value = msgspec.json.encode(TickMessage(tick.received_at))
                 for partition in range(self.partitions):
                     out.append(Outgoing(self.topics.events, TICK_KEY, value, partition))
             route = self.router.route(item, indexes.get(getattr(item, "person", "")))
@@ -235,10 +240,11 @@ class Pipeline:
         for message in messages:
             try:
                 if message.key == TICK_KEY:
-                    events.append(Tick(str(orjson.loads(message.value)["tick"])))
+                    tick = msgspec.json.decode(message.value or b"", type=TickMessage)
+                    events.append(Tick(tick.tick))
                     continue
                 events.append(decode_event(message.value))
-            except (EventError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            except (EventError, msgspec.DecodeError, KeyError, TypeError) as exc:
                 tally.rejects["bad_event"] += 1
                 dead.append(self.reject(self.bad(message, f"not a valid event: {exc}"), message))
         return events, dead

@@ -78,11 +78,14 @@ class Worker:
     ) -> None:
         self.options = options
         catalog = Catalog.load(options.config_dir / "connectors")
-        self.store = (
-            RedisStore(redis.Redis(**dict(options.redis_client)), options.key_prefix)
+        # Timeouts: a Redis that hangs (rather than refusing) is treated as gone.
+        timeouts = {"socket_timeout": 30.0, "socket_connect_timeout": 5.0}
+        client = (
+            redis.Redis(**dict(options.redis_client), **timeouts)
             if options.redis_client
-            else RedisStore.from_url(options.redis_url, options.key_prefix)
+            else redis.Redis.from_url(options.redis_url, **timeouts)
         )
+        self.store = RedisStore(client, options.key_prefix)
         self.topics = Topics(options.namespace)
         self.pipeline = Pipeline(
             options.app_id,
