@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,9 +116,6 @@ class Outgoing:
     key: bytes | None
     value: bytes
     partition: int | None = None
-
-
-Send = Callable[[Sequence[Outgoing]], Awaitable[None]]  # returns once the broker has them all
 
 
 @dataclass

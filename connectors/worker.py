@@ -39,7 +39,6 @@ from connectors.redis_store import RedisStore
 from connectors.worker_ops import ConfigWatcher, Metrics, log_config
 from detectors.catalog import EngineConfig, load_engine_config
 from engine.identity import Pseudonymiser
-from engine.partitioned import scope_of
 
 log = logging.getLogger("lifeline.worker")
 T = TypeVar("T")
@@ -373,6 +372,3 @@ def run(options: WorkerOptions, pseudonymiser: Pseudonymiser, loglevel: str = "i
         override_logging=True,
         quiet=True,
     ).execute_from_commandline()
-
-
-__all__ = ["Worker", "WorkerOptions", "build", "run", "scope_of"]

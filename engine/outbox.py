@@ -4,7 +4,7 @@ The engine writes each alert into its household's outbox
 (:func:`~engine.store.outbox_key`, same hash tag as the state, so the same
 atomic write) and names the household in its scope's outbox index. Whoever
 publishes reads the outboxes, sends them, and only once the broker has
-acknowledged them :func:`clear` s them; a crash in between publishes them
+acknowledged them removes them (:func:`clearing`); a crash in between publishes them
 again on restart, as identical copies under the same alert id and revision.
 """
 
@@ -51,10 +51,3 @@ def clearing(scope: str, households: Iterable[str]) -> list[WriteGroup]:
     return [WriteGroup({outbox_key(h): None}) for h in names] + [
         WriteGroup({}, index_remove=[(outbox_index(scope), h) for h in names])
     ]
-
-
-def clear(store: Store, scope: str, households: Iterable[str]) -> None:
-    """Forget published outboxes."""
-    groups = clearing(scope, households)
-    if groups:
-        store.write(groups)
