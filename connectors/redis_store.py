@@ -61,10 +61,29 @@ def _conditional_call(group: WriteGroup, prefix: str) -> tuple[list[str], list[b
     return keys, args
 
 
+def _write_group(pipe: redis.client.Pipeline, group: WriteGroup, prefix: str) -> None:
+    for key, value in group.values.items():
+        if value is None:
+            pipe.delete(prefix + key)
+        else:
+            pipe.set(prefix + key, value)
+    for index, member in group.index_add:
+        pipe.sadd(prefix + index, member)
+    for index, member in group.index_remove:
+        pipe.srem(prefix + index, member)
+
+
 class RedisStore:
-    def __init__(self, client: redis.Redis, prefix: str = "") -> None:
+    """``atomic`` (one server, the default): a batch's whole write is one MULTI/EXEC,
+    so a worker killed part way writes nothing and the engine needs no journal.
+    A Redis Cluster cannot run a transaction across slots: there each group is
+    its own MULTI/EXEC and the engine writes a journal first (engine/store.py).
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str = "", atomic: bool = True) -> None:
         self.client = client
         self.prefix = prefix  # lets tests and tenants share a server without colliding
+        self.atomic = atomic
         # Scripts survive NOSCRIPT: redis-py loads them again (e.g. after a restart).
         self._check_and_write = client.register_script(CHECK_AND_WRITE)
 
@@ -81,7 +100,7 @@ class RedisStore:
     def write(self, groups: Sequence[WriteGroup]) -> None:
         if not groups:
             return
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.client.pipeline(transaction=self.atomic)
         conditional: list[tuple[int, WriteGroup]] = []
         for group in groups:
             if group.expect:
@@ -89,16 +108,11 @@ class RedisStore:
                 conditional.append((len(pipe.command_stack), group))
                 self._check_and_write(keys=keys, args=args, client=pipe)
                 continue
+            if self.atomic:
+                _write_group(pipe, group, self.prefix)
+                continue
             pipe.execute_command("MULTI")
-            for key, value in group.values.items():
-                if value is None:
-                    pipe.delete(self.prefix + key)
-                else:
-                    pipe.set(self.prefix + key, value)
-            for index, member in group.index_add:
-                pipe.sadd(self.prefix + index, member)
-            for index, member in group.index_remove:
-                pipe.srem(self.prefix + index, member)
+            _write_group(pipe, group, self.prefix)
             pipe.execute_command("EXEC")
         results = pipe.execute()
         lost = [g for position, g in conditional if not results[position]]

@@ -23,7 +23,6 @@ again without learning), so a replay learns exactly as the live run did.
 
 from __future__ import annotations
 
-import copy
 import pickle
 from typing import Annotated
 
@@ -47,6 +46,10 @@ HELP_WHEN_LOW = {"income_vs_recent", "income_vs_last_year", "income_z", "per_cap
 Quantile = Annotated[float, msgspec.Meta(gt=0.5, lt=1)]
 
 
+def _page_hinkley() -> drift.PageHinkley:
+    return drift.PageHinkley(min_instances=6, threshold=2.0, delta=0.05, mode="both")
+
+
 def _ratio(value: float, base: float, cap: float = 2.0) -> float:
     return min(value / base, cap) / cap if base > 0 else 0.5
 
@@ -57,7 +60,7 @@ class HouseholdBaseline:
     def __init__(self, fading_factor: float, numbers: list[float] | None) -> None:
         self.mean = stats.EWMean(fading_factor)
         self.var = stats.EWVar(fading_factor)
-        self.change = drift.PageHinkley(min_instances=6, threshold=2.0, delta=0.05, mode="both")
+        self.change = _page_hinkley()
         self.seen = 0
         if numbers:
             self._restore(numbers)
@@ -93,6 +96,15 @@ class HouseholdBaseline:
             round(ph._min_increase, 4),
             round(ph._max_decrease, 4),
         ]
+
+    def probe(self) -> drift.PageHinkley:
+        """A copy of the change test to look ahead with (a deep copy costs 30 times more)."""
+        ph, src = _page_hinkley(), self.change
+        ph._x_mean.n, ph._x_mean._mean = src._x_mean.n, src._x_mean._mean
+        ph._sum_increase, ph._sum_decrease = src._sum_increase, src._sum_decrease
+        ph._min_increase, ph._max_decrease = src._min_increase, src._max_decrease
+        ph._drift_detected = src._drift_detected
+        return ph
 
     def z(self, value: float) -> float:
         if self.seen < 3:
@@ -218,7 +230,7 @@ class UnusualTrajectory(Detector):
             model.seen += 1
             state.models[self.name] = baseline.numbers()
         # The months since, not yet final, are looked at but not learned.
-        probe = copy.deepcopy(baseline.change)
+        probe = baseline.probe()
         changed = False
         for m in range(final + 1, month + 1):
             probe.update(household_income(state, m) / max(float(baseline.mean.get()), 100.0))

@@ -35,7 +35,7 @@ from engine.directory import (
     encode_pending,
 )
 from engine.findings import Finding, View
-from engine.household import Change, event_month, forget_closed, new_household
+from engine.household import Change, event_month, forget_closed, incomes_fixed, new_household
 from engine.outbox import decode_outbox, encode_outbox
 from engine.routing import Tick
 from engine.state import HouseholdState, decode_state, encode_state
@@ -524,7 +524,8 @@ class _Step:
             decision.complete,
             final_month=month - lag,
         )
-        findings = [f for d in self.engine.detectors for f in d.on_month(view, month)]
+        with incomes_fixed(state):
+            findings = [f for d in self.engine.detectors for f in d.on_month(view, month)]
         end_of_month = first_day(month + 1)
         silent = self.engine.backfill_day is not None and end_of_month <= self.engine.backfill_day
         self.emit(state, calendar, findings, silent=silent, decided_month=month)

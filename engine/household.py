@@ -7,7 +7,8 @@ detectors see both the record and what it changed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from engine import events as ev
@@ -157,9 +158,30 @@ def member_income(state: HouseholdState, member: MemberState, month: int) -> int
 
 def in_household(member: MemberState, month: int) -> bool:
     """Was the member part of the household, and alive, for some of the month?"""
-    start, end = first_day(month), first_day(month + 1) - 1
-    joined = member.joined <= end and (member.left is None or member.left > start)
-    return joined and (member.died is None or member.died >= start)
+    start = first_day(month)
+    if member.joined >= first_day(month + 1):
+        return False
+    left, died = member.left, member.died
+    return (left is None or left > start) and (died is None or died >= start)
+
+
+# Incomes of households whose records cannot change for a while (a month decision
+# runs every detector over one state): id(state) -> month -> income.
+_FIXED: dict[int, dict[int, int]] = {}
+
+
+@contextmanager
+def incomes_fixed(state: HouseholdState) -> Iterator[None]:
+    """Remember ``state``'s monthly incomes until the block ends.
+
+    Detectors deciding a month ask for the same months' incomes many times;
+    nothing may change the state's amounts or members inside the block.
+    """
+    _FIXED[id(state)] = {}
+    try:
+        yield
+    finally:
+        del _FIXED[id(state)]
 
 
 def household_income(state: HouseholdState, month: int) -> int:
@@ -168,7 +190,26 @@ def household_income(state: HouseholdState, month: int) -> int:
     Payments recorded for a member after their death or departure are not the
     household's income (they are conflicting records, alerted as such).
     """
-    return sum(member_income(state, m, month) for m in state.members if in_household(m, month))
+    fixed = _FIXED.get(id(state)) if _FIXED else None
+    if fixed is not None:
+        income = fixed.get(month)
+        if income is None:
+            income = fixed[month] = _household_income(state, month)
+        return income
+    return _household_income(state, month)
+
+
+def _household_income(state: HouseholdState, month: int) -> int:
+    slot = month - state.base_month
+    total = 0
+    for m in state.members:
+        if in_household(m, month):
+            wages, transfers = m.wages, m.transfers
+            if 0 <= slot < len(wages):
+                total += wages[slot]
+            if 0 <= slot < len(transfers):
+                total += transfers[slot]
+    return total
 
 
 def members_on(state: HouseholdState, day: int) -> list[MemberState]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import msgspec
 
@@ -102,6 +102,10 @@ class StoreConflict(Exception):
 
 
 class Store(Protocol):
+    # True when a whole write (every group) is applied or none of it is, even if
+    # the writing process dies part way: the workspace then needs no journal.
+    atomic: bool
+
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Values of the keys, in order (None where absent)."""
         ...
@@ -125,6 +129,7 @@ class MemoryStore:
 
     values: dict[str, bytes] = field(default_factory=dict)
     indexes: dict[str, set[str]] = field(default_factory=dict)
+    atomic: ClassVar[bool] = True  # one call in this process: a crash loses it all
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         return [self.values.get(key) for key in keys]
@@ -164,7 +169,7 @@ class Workspace:
 
     def __init__(self, store: Store, journal: str | None = None) -> None:
         self.store = store
-        self.journal = journal
+        self.journal = None if store.atomic else journal
         self._loaded: dict[str, bytes | None] = {}
         self._dirty: dict[str, bytes | None] = {}
         # (index, member) -> True to add, False to remove: the last word of the step

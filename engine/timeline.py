@@ -59,10 +59,25 @@ def month_of_day(index: int) -> int:
     return (date.year - 2000) * 12 + date.month - 1
 
 
-def first_day(month: int) -> int:
-    """Day index of the first day of a month index."""
+def _first_day(month: int) -> int:
     year, m = divmod(month, 12)
     return dt.date(2000 + year, m + 1, 1).toordinal() - _EPOCH_DAY
+
+
+# Month decisions ask for month boundaries millions of times: a table of the
+# months 2000-01 to 2099-12 answers without building a date.
+_FIRST_DAYS = tuple(_first_day(m) for m in range(1201))
+
+
+def first_day(month: int) -> int:
+    """Day index of the first day of a month index.
+
+    >>> first_day(0), first_day(1), first_day(314), first_day(1301) - first_day(1300)
+    (0, 31, 9556, 31)
+    """
+    if 0 <= month <= 1200:
+        return _FIRST_DAYS[month]
+    return _first_day(month)
 
 
 def calendar_month(month: int) -> int:
