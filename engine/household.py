@@ -177,7 +177,7 @@ def incomes_fixed(state: HouseholdState) -> Iterator[None]:
     Detectors deciding a month ask for the same months' incomes many times;
     nothing may change the state's amounts or members inside the block.
     """
-    _FIXED[id(state)] = {}
+    _FIXED[id(state)] = _incomes(state)
     try:
         yield
     finally:
@@ -192,11 +192,26 @@ def household_income(state: HouseholdState, month: int) -> int:
     """
     fixed = _FIXED.get(id(state)) if _FIXED else None
     if fixed is not None:
-        income = fixed.get(month)
-        if income is None:
-            income = fixed[month] = _household_income(state, month)
-        return income
+        return fixed.get(month, 0)
     return _household_income(state, month)
+
+
+def _incomes(state: HouseholdState) -> dict[int, int]:
+    """Every month's :func:`household_income` at once (months not listed: 0)."""
+    base, totals = state.base_month, {}
+    for m in state.members:
+        # The months in_household holds for: from the month joined to the month
+        # before leaving (left is the first day away) and the month of death.
+        first = month_of_day(m.joined)
+        last = 1 << 30
+        if m.left is not None:
+            last = month_of_day(m.left - 1)
+        if m.died is not None:
+            last = min(last, month_of_day(m.died))
+        for series in (m.wages, m.transfers):
+            for slot in range(max(0, first - base), min(len(series), last - base + 1)):
+                totals[base + slot] = totals.get(base + slot, 0) + series[slot]
+    return totals
 
 
 def _household_income(state: HouseholdState, month: int) -> int:
