@@ -198,7 +198,7 @@ def household_income(state: HouseholdState, month: int) -> int:
 
 def _incomes(state: HouseholdState) -> dict[int, int]:
     """Every month's :func:`household_income` at once (months not listed: 0)."""
-    base, totals = state.base_month, {}
+    base, totals = state.base_month, dict[int, int]()
     for m in state.members:
         # The months in_household holds for: from the month joined to the month
         # before leaving (left is the first day away) and the month of death.
