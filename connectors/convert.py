@@ -8,6 +8,7 @@ problem, never the raw value of an ID number or an amount.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -123,13 +124,56 @@ def _bounded(number: float, spec: FieldSpec, column: str, default_max: float | N
     return number
 
 
+# Fixed-width digits for the directives every department uses; strptime (about
+# 15 microseconds a call) stays the reference for any other format.
+_DIRECTIVES = {
+    "%Y": "(?P<year>[1-9][0-9]{3})",
+    "%m": "(?P<month>[0-9]{2})",
+    "%d": "(?P<day>[0-9]{2})",
+    "%H": "(?P<hour>[0-9]{2})",
+    "%M": "(?P<minute>[0-9]{2})",
+    "%S": "(?P<second>[0-9]{2})",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_width(fmt: str) -> re.Pattern[str] | None:
+    """A pattern equal to ``strptime(fmt)`` plus the round trip, or None."""
+    parts = re.split(r"(%.)", fmt)
+    if any(p.startswith("%") and p not in _DIRECTIVES for p in parts) or "%Y" not in parts:
+        return None
+    if len(set(p for p in parts if p.startswith("%"))) != sum(p.startswith("%") for p in parts):
+        return None  # a directive twice
+    return re.compile("".join(_DIRECTIVES.get(p, re.escape(p)) for p in parts))
+
+
+def _strptime(text: str, fmt: str) -> dt.datetime:
+    pattern = _fixed_width(fmt)
+    if pattern is None:
+        return dt.datetime.strptime(text, fmt)
+    match = pattern.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not in format {fmt!r}")
+    fields = {k: int(v) for k, v in match.groupdict().items()}
+    return dt.datetime(
+        fields["year"],
+        fields.get("month", 1),
+        fields.get("day", 1),
+        fields.get("hour", 0),
+        fields.get("minute", 0),
+        fields.get("second", 0),
+    )  # raises ValueError for a day or an hour that does not exist
+
+
 def _parse_time(value: Any, spec: FieldSpec, column: str) -> dt.datetime:
     text = _text(value, column, "a date")
     for fmt in spec.formats:
         try:
-            parsed = dt.datetime.strptime(text, fmt)
+            parsed = _strptime(text, fmt)
         except ValueError:
             continue
+        if _fixed_width(fmt) is not None:
+            return parsed.replace(tzinfo=CST)
         # strptime accepts unpadded numbers ("2026-3-5" for %Y-%m-%d); a
         # department's format is exact, so insist the value round-trips.
         if parsed.strftime(fmt) != text and parsed.replace(tzinfo=None).strftime(fmt) != text:
@@ -198,7 +242,7 @@ class RowConverter:
             content[name] = value
         event_time = content.get("event_time")
         if isinstance(event_time, str):  # a month: the event is about that month
-            event_time = dt.datetime.strptime(event_time, "%Y-%m").replace(tzinfo=CST)
+            event_time = _strptime(event_time, "%Y-%m").replace(tzinfo=CST)
         if isinstance(event_time, dt.datetime):
             content["event_time"] = timestamp(event_time)
         natural_key = "|".join(_key_part(content.get(name)) for name in spec.key)
@@ -287,7 +331,8 @@ class RowConverter:
         return _bounded(number, spec, column, None)
 
     def _month(self, value: Any, spec: FieldSpec, column: str) -> str:
-        return _parse_time(value, spec, column).strftime("%Y-%m")
+        parsed = _parse_time(value, spec, column)
+        return f"{parsed.year:04d}-{parsed.month:02d}"
 
     def _region(self, value: Any, spec: FieldSpec, column: str) -> str:
         code = _text(value, column, "the region code")

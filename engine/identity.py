@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import hmac
+import operator
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -66,7 +66,9 @@ def check_character(first17: str) -> str:
     >>> check_character("11010519491231002")
     'X'
     """
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
+    if len(first17) != 17:
+        raise ValueError("the check character needs exactly 17 digits")
+    total = sum(map(operator.mul, map(int, first17), _WEIGHTS))
     return _CHECK_CHARS[total % 11]
 
 
@@ -167,7 +169,7 @@ class Pseudonymiser:
 
     def pseudonym(self, id_number: str) -> str:
         """Pseudonym of a *validated* ID number (call :func:`validate_id_number` first)."""
-        digest = hmac.new(self.key, id_number.encode("ascii"), hashlib.sha256).digest()
+        digest = hmac.digest(self.key, id_number.encode("ascii"), "sha256")
         return f"psn:{self.key_id}:{base64.b32encode(digest[:15]).decode('ascii').lower()}"
 
     def mask_id_tokens(self, text: str) -> str:
