@@ -165,9 +165,11 @@ def in_household(member: MemberState, month: int) -> bool:
     return (left is None or left > start) and (died is None or died >= start)
 
 
-# Incomes of households whose records cannot change for a while (a month decision
-# runs every detector over one state): id(state) -> month -> income.
+# Figures of households whose records cannot change for a while (a month decision
+# runs every detector over one state): id(state) -> month -> income, and
+# id(state) -> month -> people at the month's end (filled as asked).
 _FIXED: dict[int, dict[int, int]] = {}
+_PEOPLE: dict[int, dict[int, int]] = {}
 
 
 @contextmanager
@@ -178,10 +180,11 @@ def incomes_fixed(state: HouseholdState) -> Iterator[None]:
     nothing may change the state's amounts or members inside the block.
     """
     _FIXED[id(state)] = _incomes(state)
+    _PEOPLE[id(state)] = {}
     try:
         yield
     finally:
-        del _FIXED[id(state)]
+        del _FIXED[id(state)], _PEOPLE[id(state)]
 
 
 def household_income(state: HouseholdState, month: int) -> int:
@@ -247,7 +250,12 @@ def known(state: HouseholdState, month: int) -> bool:
 
 def per_capita(state: HouseholdState, month: int) -> float | None:
     """Household income per living member in the month (None if nobody is left)."""
-    people = len(members_on(state, first_day(month + 1) - 1))
+    counted = _PEOPLE.get(id(state)) if _PEOPLE else None
+    people = counted.get(month) if counted is not None else None
+    if people is None:
+        people = len(members_on(state, first_day(month + 1) - 1))
+        if counted is not None:
+            counted[month] = people
     return household_income(state, month) / people if people else None
 
 
