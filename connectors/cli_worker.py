@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,9 @@ def connections(bootstrap: str, redis_url: str) -> tuple[KafkaConnection, RedisC
               help="Idle seconds before deciding what is due (0: at the next record).")  # fmt: skip
 @click.option("--reload-every", type=click.FloatRange(0.5, 3600), default=5.0, show_default=True,
               help="Seconds between looks at the config files.")  # fmt: skip
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="faust's folder (no Lifeline state) [default: $XDG_CACHE_HOME/lifeline "
+                   "or ~/.cache/lifeline]")  # fmt: skip
 @click.option("--namespace", default="", help="Prefix of every topic name (tests, tenants).")
 @click.option("--key-prefix", default="", help="Prefix of every Redis key (tests, tenants).")
 @click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"]),
@@ -93,6 +97,7 @@ def worker_command(
     web_port: int,
     settle_after: float,
     reload_every: float,
+    data_dir: Path | None,
     namespace: str,
     key_prefix: str,
     loglevel: str,
@@ -133,4 +138,6 @@ def worker_command(
         namespace=namespace,
         key_prefix=key_prefix,
     )
+    if data_dir is not None:
+        options = dataclasses.replace(options, data_dir=data_dir)
     run(options, pseudonymiser, loglevel)

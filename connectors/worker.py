@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +68,8 @@ class WorkerOptions:
     key_prefix: str = ""  # prefixes every Redis key
     broker_settings: tuple[tuple[str, Any], ...] = ()  # extra faust settings (security)
     redis_client: tuple[tuple[str, Any], ...] = ()  # redis.Redis arguments (TLS, ACL user)
+    # faust's own folder (it keeps no state of ours: positions and state are in Redis)
+    data_dir: Path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lifeline"
 
 
 class Worker:
@@ -103,8 +106,10 @@ class Worker:
         self.unsettled: set[int] = set()  # partitions with records since they last settled
         self.store_ok = True
         self.watcher = ConfigWatcher(options.config_dir)
+        options.data_dir.mkdir(parents=True, exist_ok=True)
         self.app: faust.App = faust.App(
             options.app_id,
+            datadir=str(options.data_dir / f"{options.app_id}-data"),
             broker=[f"kafka://{b}" for b in options.bootstrap.split(",")],
             value_serializer="raw",
             key_serializer="raw",

@@ -69,6 +69,8 @@ def test_files_through_the_worker_give_the_alerts_replay_gives(
     feeder = feed(deployment, worker, SAMPLES)
     assert worker.stop() == 0, worker.log_text()[-3000:]
     feeder.close()
+    # faust's folder goes under the cache folder, not into the working directory
+    assert not (ROOT / f"{deployment.app}-data").exists()
 
     # What `lifeline replay` does: one engine over the whole stream, in process.
     clean = MemoryStore()
