@@ -30,6 +30,7 @@ import msgspec
 from river import anomaly, drift, stats
 
 from detectors.base import Detector, Finding, View, register
+from detectors.series import SeriesScorer
 from engine.household import amount_at, household_income, known, local_line, per_capita
 from engine.state import HouseholdState
 from engine.timeline import month_name
@@ -41,8 +42,26 @@ FEATURES = (
     "income_change",  # the household's Page-Hinkley test saw its income level change
     "per_capita_vs_line",  # income per person against the local line
     "medical_vs_income",  # out-of-pocket medical spending against income
+    "income_surprise",  # the household's SeriesScorer: how unlikely this income is for it
 )
 HELP_WHEN_LOW = {"income_vs_recent", "income_vs_last_year", "income_z", "per_capita_vs_line"}
+# The household's SeriesScorer (detectors/series.py; the model of the NAB benchmark)
+# for a monthly income: t is the month index, the season a year of 12 months, a
+# memory of about ten months, judged after six, quiet for six after an alarm. A new
+# highest or lowest income is ordinary for a household (a raise, a lost job), so
+# only one far outside its range (half of it again) scores 1.
+SERIES = {
+    "level_fading": 0.1,
+    "season_period": 12.0,
+    "season_bins": 12,
+    "season_fading": 0.3,
+    "smoothing": 0.5,
+    "likelihood_fading": 0.05,
+    "warmup": 6,
+    "rest": 6,
+    "range_tolerance": 0.5,
+    "cap": 10.0,
+}
 Quantile = Annotated[float, msgspec.Meta(gt=0.5, lt=1)]
 
 
@@ -163,6 +182,7 @@ class UnusualTrajectory(Detector):
         self.fading_factor = fading_factor
         self.top_features = top_features
         self.seed = seed
+        self.series_key = f"{self.name}.series"  # the household's SeriesScorer numbers
         self._regions: dict[str, RegionModel] = {}
 
     # --- shared state (the engine checkpoints it per region) ---------------------------
@@ -193,6 +213,7 @@ class UnusualTrajectory(Detector):
         month: int,
         baseline: HouseholdBaseline,
         changed: bool,
+        series: SeriesScorer,
     ) -> dict[str, float]:
         income = float(household_income(state, month))
         recent = sum(household_income(state, m) for m in range(month - 3, month)) / 3
@@ -207,6 +228,7 @@ class UnusualTrajectory(Detector):
             "income_change": 1.0 if changed else 0.0,
             "per_capita_vs_line": min(capita / line, 3.0) / 3.0,
             "medical_vs_income": min(medical / max(recent, line), 2.0) / 2.0,
+            "income_surprise": series.score_one(income, float(month)),
         }
 
     def on_month(self, view: View, month: int) -> list[Finding]:
@@ -215,27 +237,30 @@ class UnusualTrajectory(Detector):
             return []
         model = self._region(state.region)
         baseline = HouseholdBaseline(self.fading_factor, state.models.get(self.name))
+        series = SeriesScorer(**SERIES)  # type: ignore[arg-type]
+        series.restore(state.models.get(self.series_key, []))
         final = view.final_month
         if month > state.decided and known(state, final - 3):
             # Learn from the month no record can change any more, never from the
             # month being decided: what is learned is then the same whatever
             # order the departments' records arrived in. Score before learning.
-            x_final = self.features(state, view, final, baseline, False)
-            x_final["income_change"] = (
-                1.0 if baseline.learn(float(household_income(state, final))) else 0.0
-            )
+            x_final = self.features(state, view, final, baseline, False, series)
+            final_income = float(household_income(state, final))
+            x_final["income_change"] = 1.0 if baseline.learn(final_income) else 0.0
+            series.learn_one(final_income, float(final))
             model.filter.learn_one(x_final)
             for name, value in x_final.items():
                 model.medians[name].update(value)
             model.seen += 1
             state.models[self.name] = baseline.numbers()
+            state.models[self.series_key] = [round(v, 6) for v in series.numbers()]
         # The months since, not yet final, are looked at but not learned.
         probe = baseline.probe()
         changed = False
         for m in range(final + 1, month + 1):
             probe.update(household_income(state, m) / max(float(baseline.mean.get()), 100.0))
             changed = changed or bool(probe.drift_detected)
-        x = self.features(state, view, month, baseline, changed)
+        x = self.features(state, view, month, baseline, changed, series)
         score = model.filter.score_one(x)
         flagged = model.seen >= self.warmup and model.filter.classify(score)
         if not flagged:
@@ -245,7 +270,13 @@ class UnusualTrajectory(Detector):
         lead = top[0][0]
         medians = {f: model.medians[f].get() or 0.0 for f in FEATURES}
         below = x[lead] < medians[lead]
-        harder = (lead in HELP_WHEN_LOW and below) or (lead == "medical_vs_income" and not below)
+        if lead == "income_surprise":  # unlikely either way: which way did income go?
+            below = x["income_z"] < 0.5
+            harder = below
+        else:
+            harder = (lead in HELP_WHEN_LOW and below) or (
+                lead == "medical_vs_income" and not below
+            )
         direction = "help" if harder or lead == "income_change" else "review"
         return [
             Finding(
