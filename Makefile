@@ -19,7 +19,7 @@ help:
 	@echo "make test-unit      the tests that need no server"
 	@echo "make services       start Redis and Kafka on loopback (services-down stops them)"
 	@echo "make lint           ruff, mypy and the contract check"
-	@echo "make quality        detection quality on 5,000-household, 36-month worlds, 3 seeds (~10 min)"
+	@echo "make quality        detection quality on 7 simulated worlds, a differently mixed one included (~25 min)"
 	@echo "make replay-scale   replay throughput and memory, 1 million events (~15 min)"
 
 # The virtual environment, installed from the pinned constraints; rebuilt when
@@ -72,7 +72,7 @@ clean:
 
 # Long runs, outside `make test`: results in benchmarks/results/.
 quality: venv
-	$(PY) benchmarks/quality.py --households 5000 --months 36 --seeds 1 2 3
+	$(PY) benchmarks/quality.py --full
 
 worker-bench: venv services
 	PYTHONPATH=. $(PY) benchmarks/worker_run.py

@@ -276,3 +276,52 @@ def _prf(alerts: int, right: int, labels: int, found: int) -> tuple[float, float
     )
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return round(float(precision), 4), round(float(recall), 4), round(f1, 4)
+
+
+# The models have no life event they must find; their recall is counted on the
+# life events that change a household's income or spending path, the paths they
+# watch (docs/detectors.md). A sole member's death is left out: the household
+# ends, so there is no path left to score.
+TRAJECTORY_EVENTS = frozenset(
+    {
+        "job_loss",
+        "income_drop",
+        "fell_under_line",
+        "illness",
+        "earner_death",
+        "income_above_line",
+        "employment_while_unemployed",
+        "wages_after_death",
+    }
+)
+
+
+def score_model(
+    alerts: Iterable[Alert],
+    labels: list[Label],
+    derived: list[Label] = (),  # type: ignore[assignment]
+    detector: str = "unusual_trajectory",
+    events: frozenset[str] = TRAJECTORY_EVENTS,
+) -> DetectorScore:
+    """A model detector's score: precision as :func:`score` counts it; recall, F1 and
+    time to alert on the labels of ``events``, found by a matching alert of ``detector``."""
+    standing = [a for a in latest_alerts(alerts) if a.detector == detector]
+    precision = score(standing, labels, derived).get(detector)
+    should = [lb for lb in labels if lb.event in events]
+    delays: list[float] = []
+    found = 0
+    by_household: dict[str, list[Alert]] = defaultdict(list)
+    for alert in standing:
+        by_household[alert.household].append(alert)
+    for label in should:
+        hits = [a for a in by_household[label.household] if _matches(a, label)]
+        if hits:
+            found += 1
+            delays.append(min(_days(a, label) for a in hits))
+    right = precision.right if precision else 0
+    p, r, f1 = _prf(len(standing), right, len(should), found)
+    return DetectorScore(
+        detector, len(standing), right, len(should), found, p, r, f1,
+        round(median(delays), 1) if delays else None,
+        round(float(np.percentile(delays, 90)), 1) if delays else None,
+    )  # fmt: skip
