@@ -11,7 +11,7 @@ export LIFELINE_KAFKA_PORT ?= 19092
 export LIFELINE_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(LIFELINE_KAFKA_PORT)
 export LIFELINE_REDIS_URL ?= redis://127.0.0.1:$(LIFELINE_REDIS_PORT)/0
 
-.PHONY: help venv run test test-unit services services-down services-status lint format contracts clean quality replay-scale worker-bench
+.PHONY: help venv run test test-unit services services-down services-status lint format contracts clean quality replay-scale worker-bench bench bench-full
 
 help:
 	@echo "make run            run the engine embedded (no servers) over the sample files"
@@ -19,6 +19,8 @@ help:
 	@echo "make test-unit      the tests that need no server"
 	@echo "make services       start Redis and Kafka on loopback (services-down stops them)"
 	@echo "make lint           ruff, mypy and the contract check"
+	@echo "make bench          a quick run of every benchmark (results in benchmarks/results/quick/)"
+	@echo "make bench-full     the whole benchmark set, benchmarks/README.md rebuilt (about an hour)"
 	@echo "make quality        detection quality on 7 simulated worlds, a differently mixed one included (~25 min)"
 	@echo "make replay-scale   replay throughput and memory, 1 million events (~15 min)"
 
@@ -79,3 +81,25 @@ worker-bench: venv services
 
 replay-scale: venv
 	$(PY) benchmarks/replay_scale.py --households 13000 --months 36 18
+
+# Benchmarks (benchmarks/README.md). Quick: small worlds, a part of NAB, results
+# kept out of git; full: the published figures, and the page rebuilt from them.
+QUICK := benchmarks/results/quick
+BENCH := PYTHONPATH=. $(PY)
+
+bench: venv services
+	@mkdir -p $(QUICK)
+	$(BENCH) benchmarks/throughput.py --households 300 --months 18 --results $(QUICK) --markdown $(QUICK)/throughput.md
+	$(BENCH) benchmarks/latency.py --households 200 --months 18 --fractions 0.5 1.0 --results $(QUICK) --markdown $(QUICK)/throughput.md
+	$(BENCH) benchmarks/scale.py --quick --out $(QUICK) --markdown $(QUICK)/scale.md
+	$(BENCH) benchmarks/quality.py --quick --out $(QUICK)
+	$(BENCH) benchmarks/nab_run.py --match realKnownCause --results $(QUICK)/raw/nab --summary $(QUICK)/nab.json --plot $(QUICK)/nab.png
+	@echo "quick results in $(QUICK)/"
+
+bench-full: venv services
+	$(BENCH) benchmarks/throughput.py --households 1400 --months 36
+	$(BENCH) benchmarks/latency.py --households 1000 --months 24
+	$(BENCH) benchmarks/scale.py
+	$(BENCH) benchmarks/quality.py --full
+	$(BENCH) benchmarks/nab_run.py
+	$(BENCH) benchmarks/readme.py
