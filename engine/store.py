@@ -218,11 +218,15 @@ class Workspace:
         adds = [pair for pair, add in self._index.items() if add]
         removes = [pair for pair, add in self._index.items() if not add]
         writes = [WriteGroup({}, index_add=group) for group in _by_tag(adds).values()]
+        shared = {tag for tag, values in groups.items() if any(map(_is_shared, values))}
+        read: dict[str, dict[str, bytes | None]] = {tag: {} for tag in shared}
+        if shared:  # what this workspace read under each such tag (one pass, not one per tag)
+            for key, value in self._loaded.items():
+                under = read.get(hash_tag(key))
+                if under is not None:
+                    under[key] = value
         for tag, values in sorted(groups.items()):
-            expect: dict[str, bytes | None] = {}
-            if any(k.startswith(SHARED_PREFIXES) for k in values):
-                expect = {k: v for k, v in self._loaded.items() if hash_tag(k) == tag}
-            writes.append(WriteGroup(values, expect=expect))
+            writes.append(WriteGroup(values, expect=read.get(tag, {})))
         writes += [WriteGroup({}, index_remove=group) for group in _by_tag(removes).values()]
         if self.journal and len(writes) > 1:
             # All or nothing across hash tags: the writes go out behind a copy of
@@ -283,6 +287,10 @@ def _by_tag(pairs: Sequence[tuple[str, str]]) -> dict[str, list[tuple[str, str]]
     for index, member in sorted(set(pairs)):
         out.setdefault(hash_tag(index), []).append((index, member))
     return out
+
+
+def _is_shared(key: str) -> bool:
+    return key.startswith(SHARED_PREFIXES)
 
 
 def hash_tag(key: str) -> str:  # the hash tag: what Redis Cluster places by
