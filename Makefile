@@ -99,7 +99,7 @@ bench: venv services
 bench-full: venv services
 	$(BENCH) benchmarks/throughput.py --households 1400 --months 36
 	$(BENCH) benchmarks/latency.py --households 1000 --months 24
-	$(BENCH) benchmarks/scale.py
+	$(BENCH) benchmarks/scale.py --decide-up-to 300000
 	$(BENCH) benchmarks/quality.py --full
 	$(BENCH) benchmarks/nab_run.py
 	$(BENCH) benchmarks/readme.py
