@@ -10,6 +10,9 @@ and where each stands, so the page never holds a figure no run produced.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = ("throughput.md", "scale.md", "quality.md", "nab.md")  # throughput.md: latency too
@@ -34,12 +37,80 @@ out of git (`benchmarks/results/raw/`).
 """
 
 
+# The plots each section's results draw (quality.md shows its own).
+PLOTS = {
+    "throughput.md": ("throughput.png", "latency.png"),
+    "scale.md": ("scale-cost.png", "scale-memory.png"),
+    "nab.md": ("nab.png",),
+}
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = HERE / "results" / name
+    return orjson.loads(path.read_bytes()) if path.exists() else None  # type: ignore[no-any-return]
+
+
+def targets() -> list[str]:
+    """Where each target of issue 5 stands, read from the latest results."""
+    rows: list[tuple[str, str, str]] = []
+    if (t := _load("throughput.json")) is not None:
+        modes, ratio = t["modes"], t["comparisons"]
+        core = modes["engine_memory"]["records_per_second"]
+        rows.append(("engine core, in-process store", ">= 50,000 records/s", f"{core:,.0f}"))
+        share = ratio["worker_share_of_bare_consumer"]
+        rows.append(("worker / bare consumer", ">= 50%", f"{100 * share:.1f}%"))
+        multiple = ratio["worker_multiple_of_faust_baseline"]
+        rows.append(("worker / faust baseline", ">= 5x", f"{multiple:.2f}x"))
+    if (lat := _load("latency.json")) is not None:
+        target = lat["target"]
+        rows.append((
+            "p99 record-to-alert at half saturation",
+            f"<= {target['p99_ms_at_most']:.0f} ms",
+            f"{target['single_record_p99_ms'] / 1000:.1f} s single-record, "
+            f"{target['month_closing_p99_ms'] / 1000:.1f} s month-closing",
+        ))  # fmt: skip
+    if (sc := _load("scale.json")) is not None:
+        v = sc["verdicts"]
+        rows.append((
+            "Redis state per household",
+            "<= 2 KiB (goal 512 B)",
+            f"{v['bytes_per_household']:,} B at {v['bytes_at_households']:,} households",
+        ))  # fmt: skip
+        rows.append((
+            "per-record cost as households grow",
+            "within 20%",
+            f"{100 * v['per_record_change_wall']:+.1f}% from {v['from_households']:,} "
+            f"to {v['to_households']:,}",
+        ))  # fmt: skip
+    if (nab := _load("nab.json")) is not None:
+        best = max(nab["detectors"].items(), key=lambda kv: kv[1]["profiles"]["standard"]["score"])
+        score = best[1]["profiles"]["standard"]["score"]
+        rows.append(("NAB standard profile, best model", ">= 60", f"{score:.1f} ({best[0]})"))
+    if (q := _load("quality.json")) is not None:
+        below = q["rules_below_target"]
+        worlds, total = {b["world"] for b in below}, len(q["worlds"])
+        verdict = (
+            f"{len(below)} detector-world pairs below, on {len(worlds)} of {total} worlds"
+            if below
+            else f"all, on {total} worlds"
+        )
+        rows.append(("rule detectors' precision and recall", ">= 0.9 on every world", verdict))
+    lines = ["## Where the targets stand", "", "| target | wanted | measured |"]
+    lines.append("| --- | --- | --- |")
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return [*lines, ""]
+
+
 def build() -> str:
-    parts = [INTRO]
+    parts = [INTRO, "\n".join(targets())]
     for name in SECTIONS:
         path = HERE / name
         if path.exists():
-            parts.append(path.read_text(encoding="utf-8").strip() + "\n")
+            section = path.read_text(encoding="utf-8").strip() + "\n"
+            for plot in PLOTS.get(name, ()):
+                if (HERE / "results" / plot).exists():
+                    section += f"\n![{plot.removesuffix('.png')}](results/{plot})\n"
+            parts.append(section)
     return "\n".join(parts)
 
 
