@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -47,7 +48,8 @@ import numpy as np
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
-NAB_CORPUS = ROOT.parent / "shared" / "nab"
+# The corpus beside the repository (../shared/nab), or where NAB_CORPUS says.
+NAB_CORPUS = Path(os.environ.get("NAB_CORPUS") or ROOT.parent / "shared" / "nab")
 PROBATION_FRACTION = 0.15
 PROBATION_CAP = 750  # NAB: 0.15 * 5000 rows
 NOTHING_DETECTED = 1.1  # the sweep's first threshold, above every score

@@ -24,6 +24,9 @@ ROWS = 1100  # exchange-3_cpm's window (rows 1045-1197) is cut at the last row
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    corpus = nab_score.NAB_CORPUS
+    if not (corpus / "labels" / "combined_windows.json").exists():
+        pytest.fail(f"the NAB corpus is not at {corpus}: put it at ../shared/nab or set NAB_CORPUS")
     out = tmp_path_factory.mktemp("nab")
     nab_run.main(
         [
