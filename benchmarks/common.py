@@ -431,6 +431,24 @@ def relative(path: Path) -> str:
         return str(path)
 
 
+def publish(
+    report: dict[str, Any],
+    results: Path,
+    name: str,
+    plot: Callable[[dict[str, Any], Path], None],
+    markdown_file: Path,
+    heading: str,
+    markdown: Callable[[dict[str, Any], Path], str],
+) -> None:
+    """Write a benchmark's ``name``.json and ``name``.png to ``results`` and its section."""
+    json_path, png = results / f"{name}.json", results / f"{name}.png"
+    report["chart"] = relative(png)
+    write_json(json_path, report)
+    plot(report, png)
+    write_markdown(markdown_file, heading, markdown(report, png))
+    print(f"-> {relative(json_path)}, {relative(png)}, {relative(markdown_file)}")
+
+
 def write_markdown(path: Path, heading: str, section: str) -> None:
     """Replace (or add) the ``## heading`` section of a markdown file; Throughput first."""
     sections: dict[str, str] = {}

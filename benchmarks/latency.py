@@ -60,6 +60,7 @@ from benchmarks.common import (  # noqa: E402
     partitioned,
     preload,
     process_cpu_seconds,
+    publish,
     pyplot,
     rate,
     relative,
@@ -68,8 +69,6 @@ from benchmarks.common import (  # noqa: E402
     wait_for_group,
     worker_backlog,
     worker_steps,
-    write_json,
-    write_markdown,
 )
 from connectors.feed import alerts_of, percentile, read_topic  # noqa: E402
 from connectors.files import Reject, ingest_file  # noqa: E402
@@ -612,13 +611,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         report = measure(args, Path(tmp))
-    json_path = args.results / "latency.json"
-    png = args.results / "latency.png"
-    report["chart"] = relative(png)
-    write_json(json_path, report)
-    plot(report, png)
-    write_markdown(args.markdown, "Latency", markdown(report, png))
-    print(f"-> {relative(json_path)}, {relative(png)}, {relative(args.markdown)}")
+    publish(report, args.results, "latency", plot, args.markdown, "Latency", markdown)
 
 
 if __name__ == "__main__":

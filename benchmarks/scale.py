@@ -152,15 +152,7 @@ def build_base(households: int, months: int, seed: int, work: Path) -> Base:
     decisions: list[tuple[MemoryStore, int]] = []
     replayed, began = 0, time.perf_counter()
     for number, step in enumerate(arrivals(plan_deliveries(folder))):
-        events = [
-            item
-            for delivery in step
-            for item in ingest_file(
-                delivery.path, CATALOG, PSEUDONYMISER, received_at=delivery.received_at
-            )
-            if not isinstance(item, Reject)
-        ]
-        moment = events[0].received_at if events else step[0].received_at.isoformat()
+        events, moment = _events(step)
         before = _snapshot(store)
         ticked = engine.process([Tick(moment)], settle=False)
         if ticked.counts["months_decided"]:
@@ -193,18 +185,23 @@ def build_base(households: int, months: int, seed: int, work: Path) -> Base:
     )
 
 
+def _events(step: Sequence[Delivery]) -> tuple[list[ev.Event], str]:
+    """The events of one arrival time's files (rejects left out), and that time."""
+    events = [
+        item
+        for delivery in step
+        for item in ingest_file(
+            delivery.path, CATALOG, PSEUDONYMISER, received_at=delivery.received_at
+        )
+        if not isinstance(item, Reject)
+    ]
+    return events, events[0].received_at if events else step[0].received_at.isoformat()
+
+
 def _window(folder: Path, first: int, last: int) -> list[Group]:
     out = []
     for step in arrivals(plan_deliveries(folder))[first:last]:
-        events = [
-            item
-            for delivery in step
-            for item in ingest_file(
-                delivery.path, CATALOG, PSEUDONYMISER, received_at=delivery.received_at
-            )
-            if not isinstance(item, Reject)
-        ]
-        moment = events[0].received_at if events else step[0].received_at.isoformat()
+        events, moment = _events(step)
         out.append(Group(moment, step, events))
     return out
 

@@ -61,14 +61,13 @@ from benchmarks.common import (  # noqa: E402
     now,
     partitioned,
     preload,
+    publish,
     pyplot,
     rate,
     relative,
     topic_partitions,
     wait_for_group,
     worker_backlog,
-    write_json,
-    write_markdown,
 )
 from connectors.files import Reject, ingest_file  # noqa: E402
 from connectors.redis_store import RedisStore  # noqa: E402
@@ -497,13 +496,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         report = measure(args, Path(tmp))
-    json_path = args.results / "throughput.json"
-    png = args.results / "throughput.png"
-    report["chart"] = relative(png)
-    write_json(json_path, report)
-    plot(report, png)
-    write_markdown(args.markdown, "Throughput", markdown(report, png))
-    print(f"-> {relative(json_path)}, {relative(png)}, {relative(args.markdown)}")
+    publish(report, args.results, "throughput", plot, args.markdown, "Throughput", markdown)
 
 
 if __name__ == "__main__":
