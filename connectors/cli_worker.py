@@ -125,6 +125,7 @@ def worker_command(
         redis_url=redis_url,
         redis_client=tuple(redis_connection.client_kwargs().items()),
         broker_settings=tuple((k, v) for k, v in broker_settings.items() if k != "broker"),
+        aiokafka_client=tuple(kafka.aiokafka_kwargs().items()),
         app_id=app_id,
         partitions=partitions[topics.events],
         backfill_until=backfill_until,

@@ -23,12 +23,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
+from connectors.arrival_order import ArrivalOrder
 from connectors.department_topics import DepartmentTopics, withheld
 from connectors.files import Reject
 from connectors.kafka_ingest import TOPIC_PREFIX
@@ -118,6 +119,16 @@ class Outgoing:
     partition: int | None = None
 
 
+@dataclass(frozen=True)
+class Taken:
+    """What a batch of department messages gave: dead letters to send now, events that
+    may go now (in arrival order), and each department partition's resume point."""
+
+    dead: list[Outgoing]
+    events: list[Event]
+    positions: dict[tuple[str, int], int]
+
+
 @dataclass
 class Tally:
     """What a step did, for metrics and logs (counts and names only)."""
@@ -148,6 +159,7 @@ class Pipeline:
         self.partitions = partitions
         self.backfill_until = backfill_until
         self.engines: dict[int, Engine] = {}
+        self.order: ArrivalOrder[Event] = ArrivalOrder()  # department records read
         self.use(config)
 
     # --- config --------------------------------------------------------------------
@@ -178,20 +190,39 @@ class Pipeline:
 
     # --- step 1: department messages to household partitions ------------------------
 
-    def normalise(self, messages: Sequence[Message], tally: Tally) -> list[Outgoing]:
-        items: list[tuple[Message, Event | Reject]] = [(m, self.read(m)) for m in messages]
-        events = [item for _, item in items if not isinstance(item, Reject)]
-        names = persons(events)
+    def take(
+        self,
+        messages: Sequence[Message],
+        tally: Tally,
+        ends: Mapping[tuple[str, int], int | None],
+    ) -> Taken:
+        """Read department messages; events wait until they can go in arrival order.
+
+        ``ends`` is the high watermark of every department partition this
+        worker reads (:class:`connectors.arrival_order.ArrivalOrder`). Touches
+        no store, so it runs once per batch and never again on a retry.
+        """
+        dead: list[Outgoing] = []
+        for message in messages:
+            item = self.read(message)
+            department = message.topic.removeprefix(self.departments.prefix)
+            tally.records_in[department] += 1
+            tp = (message.topic, message.partition)
+            if isinstance(item, Reject):
+                tally.rejects[item.reason_code] += 1
+                dead.append(self.reject(item, message))
+                self.order.passed(tp, message.offset)
+            else:
+                self.order.hold(tp, message.offset, item.received_at, item)
+        return Taken(dead, self.order.release(ends), self.order.resume_points())
+
+    def route(self, events: Sequence[Event]) -> list[Outgoing]:
+        """Events to their households' partitions (ticks before them when the clock moves)."""
+        names = persons(list(events))
         blobs = self.store.get_many([person_key(p) for p in names])
         indexes = {n: decode_index(b) for n, b in zip(names, blobs, strict=True) if b}
         out: list[Outgoing] = []
-        for message, item in items:
-            department = message.topic.removeprefix(self.departments.prefix)
-            tally.records_in[department] += 1
-            if isinstance(item, Reject):
-                tally.rejects[item.reason_code] += 1
-                out.append(self.reject(item, message))
-                continue
+        for item in events:
             tick = self.router.tick(item)
             if tick is not None:  # the clock moved on: every partition hears of it
                 value = msgspec.json.encode(TickMessage(tick.received_at))
@@ -343,11 +374,19 @@ class Pipeline:
         return outbox.read(self.store, outbox.waiting(self.store, scope_of(partition)))
 
     def published(
-        self, partition: int | None, households: Sequence[str], messages: Sequence[Message]
+        self,
+        partition: int | None,
+        households: Sequence[str],
+        positions: Mapping[tuple[str, int], int],
     ) -> None:
         """After the broker has it all: empty the outboxes and save the positions, in one go."""
         groups = outbox.clearing(scope_of(partition), households) if partition is not None else []
-        self.store.write(groups + self.position_groups(messages))
+        if positions:
+            saved = {
+                position_key(self.app, t, p): str(o).encode() for (t, p), o in positions.items()
+            }
+            groups = [*groups, WriteGroup(saved)]
+        self.store.write(groups)
 
     # --- positions ----------------------------------------------------------------------
 
@@ -356,18 +395,14 @@ class Pipeline:
         values = self.store.get_many(keys)
         return {tp: int(v) for tp, v in zip(topics, values, strict=True) if v is not None}
 
-    def position_groups(self, messages: Sequence[Message]) -> list[WriteGroup]:
-        latest: dict[tuple[str, int], int] = {}
-        for message in messages:
-            tp = (message.topic, message.partition)
-            latest[tp] = max(latest.get(tp, -1), message.offset + 1)
-        if not latest:
-            return []
-        return [
-            WriteGroup(
-                {position_key(self.app, t, p): str(o).encode() for (t, p), o in latest.items()}
-            )
-        ]
+
+def read_up_to(messages: Sequence[Message]) -> dict[tuple[str, int], int]:
+    """The offset after the last of ``messages``, per topic partition."""
+    latest: dict[tuple[str, int], int] = {}
+    for message in messages:
+        tp = (message.topic, message.partition)
+        latest[tp] = max(latest.get(tp, -1), message.offset + 1)
+    return latest
 
 
 def describe_tally(tally: Tally) -> dict[str, Any]:

@@ -4,7 +4,9 @@ Two agents, one consumer group:
 
 - ``normalise`` reads every ``dept.<department>`` topic in batches, and sends
   events to ``events.by_household`` (keyed by household, one partition per
-  county) and rejects to ``rejects``;
+  county) in arrival order (:mod:`connectors.arrival_order`; before the clock
+  moves on, it waits until that topic is decided to its end) and rejects to
+  ``rejects``;
 - ``decide`` reads ``events.by_household`` in batches, runs each partition's
   share through that partition's engine over Redis, and publishes alerts to
   ``alerts`` and ``alerts.<region>``.
@@ -26,16 +28,26 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Any, TypeVar
 
 import faust
 import redis
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP, EventT
 
 from connectors.department_topics import DepartmentTopics
 from connectors.mapping import Catalog
-from connectors.pipeline import Message, Outgoing, Pipeline, Tally, Topics, describe_tally
+from connectors.pipeline import (
+    Message,
+    Outgoing,
+    Pipeline,
+    Tally,
+    Topics,
+    describe_tally,
+    read_up_to,
+)
 from connectors.redis_store import RedisStore
 from connectors.worker_ops import ConfigWatcher, Metrics, log_config
 from detectors.catalog import EngineConfig, load_engine_config
@@ -67,9 +79,17 @@ class WorkerOptions:
     namespace: str = ""  # prefixes every topic name (tests, tenants sharing a cluster)
     key_prefix: str = ""  # prefixes every Redis key
     broker_settings: tuple[tuple[str, Any], ...] = ()  # extra faust settings (security)
+    # aiokafka client arguments with the same security (KafkaConnection.aiokafka_kwargs)
+    aiokafka_client: tuple[tuple[str, Any], ...] = ()
     redis_client: tuple[tuple[str, Any], ...] = ()  # redis.Redis arguments (TLS, ACL user)
     # faust's own folder (it keeps no state of ours: positions and state are in Redis)
     data_dir: Path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lifeline"
+
+    def offsets_client(self) -> dict[str, Any]:
+        """Arguments of an aiokafka client to the same brokers, as securely as faust's."""
+        if self.aiokafka_client:
+            return dict(self.aiokafka_client)
+        return {"bootstrap_servers": self.bootstrap.split(",")}
 
 
 class Worker:
@@ -102,6 +122,10 @@ class Worker:
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="lifeline-engine")
         self.owned: set[TP] = set()
         self.deciding = asyncio.Lock()  # one decide step at a time: outboxes are cleared whole
+        self.reading = asyncio.Lock()  # one normalise step at a time: held records go once
+        self.paused: set[TP] = set()  # department partitions not fetched while far ahead
+        self.routed = True  # records sent on since the household topic was last all decided
+        self.offsets: AIOKafkaConsumer | None = None  # asks the broker for end offsets
         self.last_input = time.monotonic()
         self.unsettled: set[int] = set()  # partitions with records since they last settled
         self.store_ok = True
@@ -131,17 +155,20 @@ class Worker:
             **dict(options.broker_settings),
         )
         departments = options.departments or tuple(sorted(catalog.mappings))
-        self.department_topic = self.app.topic(*(self.topics.department(d) for d in departments))
+        self.department_names = frozenset(self.topics.department(d) for d in departments)
+        self.department_topic = self.app.topic(*sorted(self.department_names))
         self.events_topic = self.app.topic(self.topics.events)
         self.app.agent(self.department_topic, name="normalise")(self.normalise_agent)
         self.app.agent(self.events_topic, name="decide")(self.decide_agent)
         self.app.on_partitions_assigned.connect(self.on_assigned)
         self.app.on_partitions_revoked.connect(self.on_revoked)
+        self.app.on_before_shutdown.connect(self.stop_offsets_client)
         self.app.page("/health")(self.health_page)
         self.app.page("/metrics")(self.metrics_page)
         self.app.timer(options.reload_every)(self.reload)
         self.app.timer(5.0)(self.measure_lag)
         self.app.timer(1.0)(self.settle_when_idle)
+        self.app.timer(1.0)(self.release_held)
 
     # --- running things off the loop, with retries ----------------------------------
 
@@ -199,17 +226,122 @@ class Worker:
             await self.normalise(_messages(batch))
 
     async def normalise(self, messages: list[Message]) -> None:
-        self.last_input = time.monotonic()
-        started = time.perf_counter()
-        tally = Tally()
-        outgoing = await self.in_thread(
-            "normalise", lambda: self.pipeline.normalise(messages, tally)
+        """Department messages to the household topic, in arrival order across partitions."""
+        async with self.reading:
+            if messages:
+                self.last_input = time.monotonic()
+            started = time.perf_counter()
+            tally = Tally()
+            ends = await self.input_ends()
+            taken = await self.in_thread(
+                "normalise", lambda: self.pipeline.take(messages, tally, ends)
+            )
+            await self.send(taken.dead)
+            for arrival, together in groupby(taken.events, key=lambda e: e.received_at):
+                group = list(together)
+                if arrival > self.pipeline.router.clock and self.routed:
+                    await self.decided_downstream()
+                outgoing = await self.in_thread(
+                    "route", lambda group=group: self.pipeline.route(group)
+                )
+                await self.send(outgoing)
+                self.routed = True
+            await self.in_thread(
+                "positions", lambda: self.pipeline.published(None, [], taken.positions)
+            )
+            self.hold_back()
+            self.metrics.count(tally)
+            self.metrics.batch_seconds.labels("normalise").observe(time.perf_counter() - started)
+            log.debug("normalised a batch: %s", describe_tally(tally))
+
+    async def input_ends(self) -> dict[tuple[str, int], int | None]:
+        """The high watermark of every department partition this worker reads.
+
+        Known from the fetches; asked of the broker for a partition not fetched yet.
+        """
+        consumer = self.app.consumer
+        ends: dict[tuple[str, int], int | None] = {}
+        for tp in self.owned:
+            if tp.topic in self.department_names:
+                try:
+                    ends[(tp.topic, tp.partition)] = consumer.highwater(tp)
+                except Exception:  # (not assigned any more, or not fetched yet)
+                    ends[(tp.topic, tp.partition)] = None
+        unknown = [TP(t, p) for (t, p), end in ends.items() if end is None]
+        if unknown:
+            try:
+                asked = await self.ends_of(unknown)
+            except Exception as exc:
+                log.warning("could not ask the broker for %d partitions' ends (%s)",
+                            len(unknown), type(exc).__name__)  # fmt: skip
+            else:
+                ends.update({(tp.topic, tp.partition): end for tp, end in asked.items()})
+        return ends
+
+    async def ends_of(self, tps: Sequence[TP]) -> dict[TP, int]:
+        """The broker's end offsets now, through a client of our own.
+
+        faust's consumer runs in its own thread and serves one call at a time,
+        so asking it waits for its current fetch (up to a second and a half).
+        """
+        if self.offsets is None:
+            client = AIOKafkaConsumer(
+                client_id="lifeline-offsets",
+                enable_auto_commit=False,
+                request_timeout_ms=30_000,
+                **self.options.offsets_client(),
+            )
+            await client.start()
+            self.offsets = client
+        found = await self.offsets.end_offsets(
+            [TopicPartition(tp.topic, tp.partition) for tp in tps]
         )
-        await self.send(outgoing)
-        await self.in_thread("positions", lambda: self.pipeline.published(None, [], messages))
-        self.metrics.count(tally)
-        self.metrics.batch_seconds.labels("normalise").observe(time.perf_counter() - started)
-        log.debug("normalised a batch: %s", describe_tally(tally))
+        return {TP(tp.topic, tp.partition): end for tp, end in found.items()}
+
+    async def stop_offsets_client(self, app: faust.App, **_: Any) -> None:
+        if self.offsets is not None:
+            await self.offsets.stop()
+            self.offsets = None
+
+    async def decided_downstream(self) -> None:
+        """Wait until every partition of the household topic is decided to its end.
+
+        Before the clock moves on, as in one engine over the whole stream:
+        what the last arrival time caused (records forwarded to the county
+        they concern, roster facts that route the next records) is all in.
+        Every worker's positions are in Redis, so this holds across workers.
+        """
+        started = time.perf_counter()
+        tps = [TP(self.topics.events, p) for p in range(self.options.partitions)]
+        names = [(tp.topic, tp.partition) for tp in tps]
+        delay = 0.002
+        while True:
+            ends = await self.ends_of(tps)
+            saved = await self.in_thread("positions", lambda: self.pipeline.positions(names))
+            if all(saved.get((tp.topic, tp.partition), 0) >= end for tp, end in ends.items()):
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        self.routed = False
+        self.metrics.step_seconds.labels("wait").observe(time.perf_counter() - started)
+
+    def hold_back(self) -> None:
+        """Stop fetching the department partitions that are far ahead of the others."""
+        held = self.pipeline.order.held()
+        self.metrics.held.set(len(self.pipeline.order))
+        ahead = {TP(t, p) for (t, p), n in held.items() if n >= self.options.batch_size}
+        consumer = self.app.consumer
+        if ahead - self.paused:
+            consumer.pause_partitions(ahead - self.paused)
+        if self.paused - ahead:
+            consumer.resume_partitions(self.paused - ahead)
+        self.paused = ahead & self.owned
+
+    async def release_held(self) -> None:
+        """Let held records go once the partitions they waited for have moved on
+        (also when no new message comes to trigger it)."""
+        if len(self.pipeline.order) and not self.reading.locked():
+            await self.normalise([])
 
     async def decide_agent(self, stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(self.options.batch_size, self.options.batch_within):
@@ -254,7 +386,7 @@ class Worker:
         )
         await self.send(dead + outgoing)
         await self.in_thread(
-            "positions", lambda: self.pipeline.published(partition, households, share)
+            "positions", lambda: self.pipeline.published(partition, households, read_up_to(share))
         )
         self.metrics.count(tally)
 
@@ -265,8 +397,17 @@ class Worker:
         self.owned = set(assigned)
         ours = sorted((tp.topic, tp.partition) for tp in new)
         saved = await self.in_thread("positions", lambda: self.pipeline.positions(ours))
-        for (topic, partition), offset in sorted(saved.items()):
+        # A department partition with no saved position is read from its beginning
+        # (nothing of it was done), and the arrival order must know where that is.
+        fresh = [TP(t, p) for t, p in ours if t in self.department_names and (t, p) not in saved]
+        starts = dict(saved)
+        if fresh:
+            earliest = await app.consumer.earliest_offsets(*fresh)
+            starts |= {(tp.topic, tp.partition): offset for tp, offset in earliest.items()}
+        for (topic, partition), offset in sorted(starts.items()):
             await app.consumer.seek(TP(topic, partition), offset)
+            if topic in self.department_names:
+                self.pipeline.order.start((topic, partition), offset)
         log.info("assigned %d partitions (%d new, %d resumed from saved positions)",
                  len(assigned), len(new), len(saved))  # fmt: skip
         for tp in sorted(new):
@@ -277,9 +418,12 @@ class Worker:
 
     async def on_revoked(self, app: faust.App, revoked: set[TP], **_: Any) -> None:
         self.owned -= set(revoked)
+        self.paused -= set(revoked)
         for tp in revoked:
             if tp.topic == self.topics.events:
                 self.pipeline.forget(tp.partition)
+            elif tp.topic in self.department_names:  # what it held is read again by its new owner
+                self.pipeline.order.forget((tp.topic, tp.partition))
 
     async def drain_outbox(self, partition: int) -> None:
         """Publish what a previous owner recorded and may not have published."""
@@ -289,7 +433,7 @@ class Worker:
         tally = Tally()
         await self.send(self.pipeline.publish(waiting, tally))
         await self.in_thread(
-            "outbox", lambda: self.pipeline.published(partition, sorted(waiting), [])
+            "outbox", lambda: self.pipeline.published(partition, sorted(waiting), {})
         )
         log.info("partition %d: published %d waiting alerts from its outbox",
                  partition, sum(tally.alerts.values()))  # fmt: skip

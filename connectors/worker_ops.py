@@ -78,6 +78,11 @@ class Metrics:
             registry=r,
         )  # fmt: skip
         self.assigned = Gauge("lifeline_assigned_partitions", "Partitions held", registry=r)
+        self.held = Gauge(
+            "lifeline_held_records",
+            "Department records read and waiting for an earlier arrival elsewhere",
+            registry=r,
+        )
         self.reloads = Counter(
             "lifeline_config_reloads", "Config changes seen", ["outcome"], registry=r
         )

@@ -23,6 +23,7 @@ from .worker_harness import (
     Deployment,
     WorkerProcess,
     household_states,
+    state_differences,
     states_in,
 )
 from .worker_harness import reference as reference_pass
@@ -72,6 +73,32 @@ def test_files_through_the_worker_give_the_alerts_replay_gives(
     # faust's folder goes under the cache folder, not into the working directory
     assert not (ROOT / f"{deployment.app}-data").exists()
 
+    assert_as_replay_gives(deployment)
+
+
+def test_a_backlog_read_all_at_once_gives_the_alerts_replay_gives(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """Every arrival on the topics before the worker starts, as after a long outage.
+
+    The consumer hands partitions over in whatever order it fetches them, a
+    later arrival of one department before an earlier one of another; the
+    worker must still apply them in arrival order, or its clock runs ahead and
+    months are decided before their records are in.
+    """
+    feeder = Feeder(deployment.bootstrap, deployment.topics, CATALOG, PSEUDONYMISER, DEPARTMENTS)
+    for month in arrivals(plan_deliveries(SAMPLES)):
+        feeder.send(month)
+    worker = WorkerProcess(deployment, tmp_path)
+    worker.start()
+    feeder.wait(deployment.store(), deployment.app, timeout=180, alive=worker.alive)
+    assert worker.stop() == 0, worker.log_text()[-3000:]
+    feeder.close()
+    assert_as_replay_gives(deployment)
+
+
+def assert_as_replay_gives(deployment: Deployment) -> None:
+    """The worker's alerts, dead letters and household states are those of an in-process pass."""
     # What `lifeline replay` does: one engine over the whole stream, in process.
     clean = MemoryStore()
     engine = load_engine_config(ROOT / "config").engine(clean)
@@ -82,7 +109,8 @@ def test_files_through_the_worker_give_the_alerts_replay_gives(
     assert household_states(dict(partitioned_store.values)) == household_states(dict(clean.values))
     expected = household_states(dict(clean.values))
     assert len(expected) == 40
-    assert states_in(deployment.store(), sorted(expected)) == expected
+    got = states_in(deployment.store(), sorted(expected))
+    assert got == expected, state_differences(got, expected)
 
     topics = deployment.topics
     published = read_topic(deployment.bootstrap, topics.alerts)

@@ -219,10 +219,13 @@ def test_worker_over_sasl_ssl_and_tls_redis_end_to_end(
     # Every one arrived on the SASL_SSL listener, over SASL_SSL, as the SCRAM user:
     # nothing came as PLAINTEXT, or to the (PLAINTEXT) controller listener.
     assert {key[:3] for key in seen} == {("SASL_SSL", "SASL_SSL", f"User:{kafka.username}")}, detail
-    # The worker's clients: faust's (aiokafka: group, fetch, produce) and
-    # kafka-python's (the start-up check that every topic exists).
+    # The worker's clients: faust's (aiokafka: group, fetch, produce), kafka-python's
+    # (the start-up check that every topic exists) and its own aiokafka client that
+    # asks for end offsets (arrival order, and waiting for the household topic).
     client_ids = {key[3] for key in seen}
-    assert all(c.startswith(("faust-", "kafka-python-")) for c in client_ids), detail
+    own = ("faust-", "kafka-python-", "lifeline-offsets")
+    assert all(c.startswith(own) for c in client_ids), detail
+    assert "lifeline-offsets" in client_ids, detail
     assert any(c.startswith("faust-") for c in client_ids), detail
     assert any(c.startswith("kafka-python-") for c in client_ids), detail
     # The only PLAINTEXT requests were the broker's own, to its controller

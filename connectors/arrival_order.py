@@ -1,0 +1,120 @@
+"""Department records in arrival order, whatever order the consumer hands them over.
+
+The engine's clock is the latest arrival time it has seen: a month is decided
+once the clock has passed its deadline. Live, records come in as they arrive
+and the clock is right. Reading a backlog (after an outage, or a first start on
+full topics) the consumer fetches a chunk of each input partition in turn, so
+a department with few records hands over next year's while a busy one is
+still in January; applied as read, the clock would run a year ahead and
+months would be decided before their records are in.
+
+:class:`ArrivalOrder` holds what was read and lets a record go only when no
+input partition can still bring an earlier one. Each partition's records are
+in arrival order (the ingester stamps a file's arrival time when it sends
+the file), so a partition that still has records to read can bring nothing
+earlier than the latest it has handed over. Records are released up to the
+earliest of those (the *watermark*); a partition that has been read to its
+end holds nothing back, since what it gets next arrives after everything
+already read. Rejects are let through at once: they never move the clock.
+
+Nothing here is lost on a restart: a partition's resume point is its first
+record still held, so what was held is read again.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+TopicPartition = tuple[str, int]
+
+
+@dataclass(order=True)
+class _Held(Generic[T]):
+    arrival: str
+    topic: str
+    partition: int
+    offset: int
+    item: T = field(compare=False)
+
+
+class ArrivalOrder(Generic[T]):
+    """Records of several input partitions, released in arrival order."""
+
+    def __init__(self) -> None:
+        self._held: list[_Held[T]] = []  # a heap, earliest arrival first
+        self.latest: dict[TopicPartition, str] = {}  # latest arrival read, per partition
+        self.next_read: dict[TopicPartition, int] = {}  # the offset after the last read
+
+    def start(self, tp: TopicPartition, offset: int) -> None:
+        """Reading ``tp`` begins at ``offset`` (a partition newly assigned)."""
+        self.next_read[tp] = offset
+
+    def forget(self, tp: TopicPartition) -> None:
+        """``tp`` went to another reader: what it held will be read there again."""
+        self._held = [h for h in self._held if (h.topic, h.partition) != tp]
+        heapq.heapify(self._held)
+        self.latest.pop(tp, None)
+        self.next_read.pop(tp, None)
+
+    def passed(self, tp: TopicPartition, offset: int) -> None:
+        """A record read that does not wait (a reject: it has no say on the clock)."""
+        self.next_read[tp] = max(self.next_read.get(tp, 0), offset + 1)
+
+    def hold(self, tp: TopicPartition, offset: int, arrival: str, item: T) -> None:
+        """A record read, to go when no partition can bring an earlier one."""
+        self.passed(tp, offset)
+        if arrival > self.latest.get(tp, ""):
+            self.latest[tp] = arrival
+        heapq.heappush(self._held, _Held(arrival, tp[0], tp[1], offset, item))
+
+    def behind(self, ends: Mapping[TopicPartition, int | None]) -> list[TopicPartition]:
+        """The partitions with records still to read (an unknown end counts as behind)."""
+        return [tp for tp, end in ends.items() if end is None or end > self.next_read.get(tp, 0)]
+
+    def watermark(self, ends: Mapping[TopicPartition, int | None]) -> str | None:
+        """The latest arrival every partition still being read has passed.
+
+        ``None`` when one of them has handed over nothing yet (nothing may go);
+        ``"\\uffff"`` when every partition has been read to its end (all may go).
+        """
+        behind = self.behind(ends)
+        if any(tp not in self.latest for tp in behind):
+            return None
+        return min((self.latest[tp] for tp in behind), default="\uffff")
+
+    def release(self, ends: Mapping[TopicPartition, int | None]) -> list[T]:
+        """What may go now, in arrival order (then partition and offset).
+
+        ``ends`` maps every input partition this reader owns to the offset
+        after its last record (its high watermark), or None when not known yet.
+        """
+        mark = self.watermark(ends)
+        out: list[T] = []
+        if mark is None:
+            return out
+        while self._held and self._held[0].arrival <= mark:
+            out.append(heapq.heappop(self._held).item)
+        return out
+
+    def held(self) -> dict[TopicPartition, int]:
+        """How many records each partition has waiting."""
+        counts: dict[TopicPartition, int] = {}
+        for h in self._held:
+            counts[(h.topic, h.partition)] = counts.get((h.topic, h.partition), 0) + 1
+        return counts
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def resume_points(self) -> dict[TopicPartition, int]:
+        """Where a reader starting afresh must begin, per partition: its first record held,
+        or else the offset after the last read."""
+        points = dict(self.next_read)
+        for h in self._held:
+            tp = (h.topic, h.partition)
+            points[tp] = min(points[tp], h.offset)
+        return points

@@ -1,0 +1,118 @@
+"""Department records released in arrival order, whatever order partitions are read in."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connectors.arrival_order import ArrivalOrder
+
+A, B, C = ("dept.a", 0), ("dept.b", 0), ("dept.b", 1)
+
+
+def day(n: int) -> str:
+    return f"2026-01-{n:02d}T21:00:00+08:00"
+
+
+def test_nothing_goes_while_a_partition_with_records_to_read_has_handed_over_none() -> None:
+    order: ArrivalOrder[str] = ArrivalOrder()
+    order.start(B, 0)
+    order.hold(A, 0, day(1), "a1")
+    assert order.release({A: 1, B: 5}) == []
+    assert order.watermark({A: 1, B: 5}) is None
+    order.hold(B, 0, day(2), "b2")
+    # B's next records arrived on day 2 or later: everything up to day 2 may go
+    assert order.release({A: 1, B: 5}) == ["a1", "b2"]
+    order.hold(B, 1, day(4), "b4")
+    order.hold(A, 1, day(3), "a3")
+    assert order.release({A: 3, B: 5}) == ["a3"]  # A may still bring a day-3 record
+    assert order.resume_points() == {A: 2, B: 1}  # b4 is held: read again after a restart
+
+
+def test_a_partition_read_to_its_end_holds_nothing_back() -> None:
+    order: ArrivalOrder[str] = ArrivalOrder()
+    order.start(B, 7)  # nothing left to read there
+    order.hold(A, 3, day(9), "a9")
+    assert order.release({A: 4, B: 7}) == ["a9"]
+    assert order.resume_points() == {A: 4, B: 7}
+    assert len(order) == 0
+
+
+def test_an_unknown_end_counts_as_records_still_to_read() -> None:
+    order: ArrivalOrder[str] = ArrivalOrder()
+    order.start(B, 0)
+    order.hold(A, 0, day(1), "a1")
+    assert order.release({A: 1, B: None}) == []
+    assert order.release({A: 1, B: 0}) == ["a1"]
+
+
+def test_later_arrivals_wait_for_the_slowest_partition_and_ties_go_by_partition() -> None:
+    order: ArrivalOrder[str] = ArrivalOrder()
+    ends = {A: 3, B: 2, C: 1}
+    for offset, d in enumerate((1, 5, 9)):
+        order.hold(A, offset, day(d), f"a{d}")
+    order.hold(C, 0, day(5), "c5")
+    order.hold(B, 0, day(5), "b5")
+    # B still has a record to read: it could be as early as day 5
+    assert order.release(ends) == ["a1", "a5", "b5", "c5"]
+    assert order.held() == {A: 1}
+    assert order.resume_points() == {A: 2, B: 1, C: 1}
+    order.hold(B, 1, day(9), "b9")
+    assert order.release(ends) == ["a9", "b9"]
+
+
+def test_rejects_pass_without_holding_the_clock() -> None:
+    order: ArrivalOrder[str] = ArrivalOrder()
+    order.start(B, 0)
+    order.passed(B, 0)  # a reject: read, but no say on the clock
+    order.hold(A, 0, day(3), "a3")
+    assert order.release({A: 1, B: 2}) == []  # B has one record still to read
+    assert order.resume_points() == {A: 0, B: 1}
+    order.passed(B, 1)
+    assert order.release({A: 1, B: 2}) == ["a3"]
+
+
+def test_a_partition_given_away_forgets_what_it_held() -> None:
+    order: ArrivalOrder[str] = ArrivalOrder()
+    order.hold(A, 0, day(2), "a2")
+    order.hold(B, 4, day(3), "b3")
+    order.forget(B)
+    assert order.resume_points() == {A: 0}
+    assert order.release({A: 1}) == ["a2"]
+
+
+# A backlog: each partition's records in arrival order, read in chunks in any order.
+partitions = st.lists(st.lists(st.integers(1, 28), max_size=12).map(sorted), min_size=1, max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(partitions, st.data())
+def test_any_reading_order_of_a_backlog_releases_in_arrival_order(
+    days: list[list[int]], data: st.DataObject
+) -> None:
+    tps = [("dept", p) for p in range(len(days))]
+    ends: dict[tuple[str, int], int | None] = {tp: len(d) for tp, d in zip(tps, days, strict=True)}
+    order: ArrivalOrder[tuple[str, int, int]] = ArrivalOrder()
+    for tp in tps:
+        order.start(tp, 0)
+    read = dict.fromkeys(tps, 0)
+    released: list[tuple[str, int, int]] = []
+    while any(read[tp] < len(d) for tp, d in zip(tps, days, strict=True)):
+        tp = data.draw(st.sampled_from([t for t in tps if read[t] < len(days[t[1]])]))
+        chunk = data.draw(st.integers(1, len(days[tp[1]]) - read[tp]))
+        for offset in range(read[tp], read[tp] + chunk):
+            arrival = day(days[tp[1]][offset])
+            order.hold(tp, offset, arrival, (arrival, tp[1], offset))
+        read[tp] += chunk
+        released += order.release(ends)
+        # A restart resumes every partition at its first record not released yet.
+        gone = {(p, o) for _, p, o in released}
+        points = order.resume_points()
+        for t in tps:
+            waiting = [o for o in range(read[t]) if (t[1], o) not in gone]
+            assert points[t] == min(waiting, default=read[t])
+    released += order.release(ends)
+    expected = sorted((day(d), p, o) for p, ds in enumerate(days) for o, d in enumerate(ds))
+    assert [r[0] for r in released] == [e[0] for e in expected]
+    assert sorted(released) == expected
+    assert len(order) == 0
