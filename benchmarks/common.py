@@ -59,9 +59,10 @@ WORKER_HOPS = [
     },
     {
         "hop": "normalise -> events.by_household (the re-keying hop)",
-        "produce": "normalise: every event keyed by household, to its county's partition; "
-        "a tick to every partition when the stream's clock moves on; acks=all awaited "
-        "before the positions are saved in Redis",
+        "produce": "normalise: every event keyed by household, to its county's partition, "
+        "in arrival order across department partitions, one arrival time at a time (the "
+        "next goes once this topic is decided to its end); a tick to every partition when "
+        "the stream's clock moves on; acks=all awaited before the positions are saved in Redis",
         "consume": "decide agent (same consumer group), batches of up to 2000",
     },
     {

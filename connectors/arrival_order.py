@@ -48,6 +48,10 @@ class ArrivalOrder(Generic[T]):
         self._held: list[_Held[T]] = []  # a heap, earliest arrival first
         self.latest: dict[TopicPartition, str] = {}  # latest arrival read, per partition
         self.next_read: dict[TopicPartition, int] = {}  # the offset after the last read
+        # Per partition, the offsets held (a heap) and those released but not yet
+        # off its top: the first held offset in O(log n), whatever order they go in.
+        self._offsets: dict[TopicPartition, list[int]] = {}
+        self._gone: dict[TopicPartition, set[int]] = {}
 
     def start(self, tp: TopicPartition, offset: int) -> None:
         """Reading ``tp`` begins at ``offset`` (a partition newly assigned)."""
@@ -57,8 +61,8 @@ class ArrivalOrder(Generic[T]):
         """``tp`` went to another reader: what it held will be read there again."""
         self._held = [h for h in self._held if (h.topic, h.partition) != tp]
         heapq.heapify(self._held)
-        self.latest.pop(tp, None)
-        self.next_read.pop(tp, None)
+        for table in (self.latest, self.next_read, self._offsets, self._gone):
+            table.pop(tp, None)
 
     def passed(self, tp: TopicPartition, offset: int) -> None:
         """A record read that does not wait (a reject: it has no say on the clock)."""
@@ -70,6 +74,7 @@ class ArrivalOrder(Generic[T]):
         if arrival > self.latest.get(tp, ""):
             self.latest[tp] = arrival
         heapq.heappush(self._held, _Held(arrival, tp[0], tp[1], offset, item))
+        heapq.heappush(self._offsets.setdefault(tp, []), offset)
 
     def behind(self, ends: Mapping[TopicPartition, int | None]) -> list[TopicPartition]:
         """The partitions with records still to read (an unknown end counts as behind)."""
@@ -86,26 +91,39 @@ class ArrivalOrder(Generic[T]):
             return None
         return min((self.latest[tp] for tp in behind), default="\uffff")
 
-    def release(self, ends: Mapping[TopicPartition, int | None]) -> list[T]:
+    def release(
+        self, ends: Mapping[TopicPartition, int | None], until: str | None = None
+    ) -> list[T]:
         """What may go now, in arrival order (then partition and offset).
 
         ``ends`` maps every input partition this reader owns to the offset
-        after its last record (its high watermark), or None when not known yet.
+        after its last record (its high watermark), or None when not known yet;
+        nothing that arrived after ``until`` goes (the caller's own limit).
         """
         mark = self.watermark(ends)
         out: list[T] = []
         if mark is None:
             return out
+        if until is not None:
+            mark = min(mark, until)
         while self._held and self._held[0].arrival <= mark:
-            out.append(heapq.heappop(self._held).item)
+            held = heapq.heappop(self._held)
+            out.append(held.item)
+            tp = (held.topic, held.partition)
+            offsets, gone = self._offsets[tp], self._gone.setdefault(tp, set())
+            gone.add(held.offset)
+            while offsets and offsets[0] in gone:
+                gone.discard(heapq.heappop(offsets))
         return out
+
+    def next_arrival(self) -> str | None:
+        """The earliest arrival time held."""
+        return self._held[0].arrival if self._held else None
 
     def held(self) -> dict[TopicPartition, int]:
         """How many records each partition has waiting."""
-        counts: dict[TopicPartition, int] = {}
-        for h in self._held:
-            counts[(h.topic, h.partition)] = counts.get((h.topic, h.partition), 0) + 1
-        return counts
+        counts = {tp: len(o) - len(self._gone.get(tp, ())) for tp, o in self._offsets.items()}
+        return {tp: n for tp, n in counts.items() if n}
 
     def __len__(self) -> int:
         return len(self._held)
@@ -114,7 +132,7 @@ class ArrivalOrder(Generic[T]):
         """Where a reader starting afresh must begin, per partition: its first record held,
         or else the offset after the last read."""
         points = dict(self.next_read)
-        for h in self._held:
-            tp = (h.topic, h.partition)
-            points[tp] = min(points[tp], h.offset)
+        for tp, offsets in self._offsets.items():
+            if offsets:
+                points[tp] = offsets[0]
         return points

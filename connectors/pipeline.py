@@ -119,16 +119,6 @@ class Outgoing:
     partition: int | None = None
 
 
-@dataclass(frozen=True)
-class Taken:
-    """What a batch of department messages gave: dead letters to send now, events that
-    may go now (in arrival order), and each department partition's resume point."""
-
-    dead: list[Outgoing]
-    events: list[Event]
-    positions: dict[tuple[str, int], int]
-
-
 @dataclass
 class Tally:
     """What a step did, for metrics and logs (counts and names only)."""
@@ -190,17 +180,11 @@ class Pipeline:
 
     # --- step 1: department messages to household partitions ------------------------
 
-    def take(
-        self,
-        messages: Sequence[Message],
-        tally: Tally,
-        ends: Mapping[tuple[str, int], int | None],
-    ) -> Taken:
-        """Read department messages; events wait until they can go in arrival order.
+    def take(self, messages: Sequence[Message], tally: Tally) -> list[Outgoing]:
+        """Read department messages: their dead letters; events wait in :attr:`order`
+        until :meth:`release` lets them go in arrival order.
 
-        ``ends`` is the high watermark of every department partition this
-        worker reads (:class:`connectors.arrival_order.ArrivalOrder`). Touches
-        no store, so it runs once per batch and never again on a retry.
+        Touches no store, so it runs once per batch and never again on a retry.
         """
         dead: list[Outgoing] = []
         for message in messages:
@@ -214,7 +198,18 @@ class Pipeline:
                 self.order.passed(tp, message.offset)
             else:
                 self.order.hold(tp, message.offset, item.received_at, item)
-        return Taken(dead, self.order.release(ends), self.order.resume_points())
+        return dead
+
+    def release(
+        self, ends: Mapping[tuple[str, int], int | None], until: str | None
+    ) -> tuple[list[Event], dict[tuple[str, int], int]]:
+        """Events that may go now (none that arrived after ``until``), and each
+        department partition's resume point once they have gone.
+
+        ``ends`` is the high watermark of every department partition this
+        worker reads (:class:`connectors.arrival_order.ArrivalOrder`).
+        """
+        return self.order.release(ends, until), self.order.resume_points()
 
     def route(self, events: Sequence[Event]) -> list[Outgoing]:
         """Events to their households' partitions (ticks before them when the clock moves)."""

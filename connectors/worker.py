@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import groupby
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,6 +58,7 @@ T = TypeVar("T")
 STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
 MAX_BACKOFF = 15.0
 HEALTH_PING_SECONDS = 2.0
+RELEASE_EVERY = 0.005  # seconds between looks at held records when no message comes
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,7 @@ class Worker:
         self.reading = asyncio.Lock()  # one normalise step at a time: held records go once
         self.paused: set[TP] = set()  # department partitions not fetched while far ahead
         self.routed = True  # records sent on since the household topic was last all decided
+        self.saved_positions: dict[tuple[str, int], int] = {}  # department partitions
         self.offsets: AIOKafkaConsumer | None = None  # asks the broker for end offsets
         self.last_input = time.monotonic()
         self.unsettled: set[int] = set()  # partitions with records since they last settled
@@ -168,7 +169,7 @@ class Worker:
         self.app.timer(options.reload_every)(self.reload)
         self.app.timer(5.0)(self.measure_lag)
         self.app.timer(1.0)(self.settle_when_idle)
-        self.app.timer(1.0)(self.release_held)
+        self.app.task(self.release_held)
 
     # --- running things off the loop, with retries ----------------------------------
 
@@ -226,33 +227,52 @@ class Worker:
             await self.normalise(_messages(batch))
 
     async def normalise(self, messages: list[Message]) -> None:
-        """Department messages to the household topic, in arrival order across partitions."""
+        """Department messages to the household topic, in arrival order across partitions.
+
+        Never waits for the decide step: a stream that stopped taking messages
+        would stop faust's consumer for the decide agent too. What may not go
+        yet waits in the arrival order, and :meth:`release_held` sends it on.
+        """
         async with self.reading:
             if messages:
                 self.last_input = time.monotonic()
             started = time.perf_counter()
             tally = Tally()
+            dead = await self.in_thread("normalise", lambda: self.pipeline.take(messages, tally))
+            await self.send(dead)
             ends = await self.input_ends()
-            taken = await self.in_thread(
-                "normalise", lambda: self.pipeline.take(messages, tally, ends)
-            )
-            await self.send(taken.dead)
-            for arrival, together in groupby(taken.events, key=lambda e: e.received_at):
-                group = list(together)
-                if arrival > self.pipeline.router.clock and self.routed:
-                    await self.decided_downstream()
-                outgoing = await self.in_thread(
-                    "route", lambda group=group: self.pipeline.route(group)
-                )
+            events, positions = self.pipeline.release(ends, await self.route_until())
+            if events:
+                outgoing = await self.in_thread("route", lambda: self.pipeline.route(events))
                 await self.send(outgoing)
                 self.routed = True
-            await self.in_thread(
-                "positions", lambda: self.pipeline.published(None, [], taken.positions)
-            )
+            if positions != self.saved_positions:
+                await self.in_thread(
+                    "positions", lambda: self.pipeline.published(None, [], positions)
+                )
+                self.saved_positions = positions
             self.hold_back()
             self.metrics.count(tally)
             self.metrics.batch_seconds.labels("normalise").observe(time.perf_counter() - started)
             log.debug("normalised a batch: %s", describe_tally(tally))
+
+    async def route_until(self) -> str:
+        """The latest arrival time that may go on to the household topic now.
+
+        The clock moves to the next arrival time only once every partition of
+        the household topic is decided to its end, as in one engine over the
+        whole stream: what the last arrival caused (records forwarded to the
+        county they concern, roster facts that route the next records) is all
+        in. Every worker's positions are in Redis, so this holds across workers.
+        """
+        clock = self.pipeline.router.clock
+        upcoming = self.pipeline.order.next_arrival()
+        if upcoming is None or upcoming <= clock:
+            return clock
+        if self.routed and not await self.household_topic_decided():
+            return clock
+        self.routed = False
+        return upcoming
 
     async def input_ends(self) -> dict[tuple[str, int], int | None]:
         """The high watermark of every department partition this worker reads.
@@ -303,27 +323,13 @@ class Worker:
             await self.offsets.stop()
             self.offsets = None
 
-    async def decided_downstream(self) -> None:
-        """Wait until every partition of the household topic is decided to its end.
-
-        Before the clock moves on, as in one engine over the whole stream:
-        what the last arrival time caused (records forwarded to the county
-        they concern, roster facts that route the next records) is all in.
-        Every worker's positions are in Redis, so this holds across workers.
-        """
-        started = time.perf_counter()
+    async def household_topic_decided(self) -> bool:
+        """Whether every partition of the household topic is decided to its end."""
         tps = [TP(self.topics.events, p) for p in range(self.options.partitions)]
+        ends = await self.ends_of(tps)
         names = [(tp.topic, tp.partition) for tp in tps]
-        delay = 0.002
-        while True:
-            ends = await self.ends_of(tps)
-            saved = await self.in_thread("positions", lambda: self.pipeline.positions(names))
-            if all(saved.get((tp.topic, tp.partition), 0) >= end for tp, end in ends.items()):
-                break
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
-        self.routed = False
-        self.metrics.step_seconds.labels("wait").observe(time.perf_counter() - started)
+        saved = await self.in_thread("positions", lambda: self.pipeline.positions(names))
+        return all(saved.get((tp.topic, tp.partition), 0) >= end for tp, end in ends.items())
 
     def hold_back(self) -> None:
         """Stop fetching the department partitions that are far ahead of the others."""
@@ -338,9 +344,22 @@ class Worker:
         self.paused = ahead & self.owned
 
     async def release_held(self) -> None:
-        """Let held records go once the partitions they waited for have moved on
-        (also when no new message comes to trigger it)."""
-        if len(self.pipeline.order) and not self.reading.locked():
+        """Send held records on when no new message comes to do it: once the
+        household topic is decided (the clock may move on), or once the
+        partitions they waited for have moved on."""
+        order = self.pipeline.order
+        while True:
+            await asyncio.sleep(RELEASE_EVERY)
+            upcoming = order.next_arrival()
+            if upcoming is None or self.reading.locked():
+                continue
+            mark = order.watermark(await self.input_ends())
+            if mark is None or upcoming > mark:
+                continue  # waiting for another department partition to be read further
+            if upcoming > self.pipeline.router.clock and self.routed:
+                if not await self.household_topic_decided():
+                    continue
+                self.routed = False
             await self.normalise([])
 
     async def decide_agent(self, stream: faust.StreamT[bytes]) -> None:

@@ -116,3 +116,15 @@ def test_any_reading_order_of_a_backlog_releases_in_arrival_order(
     assert [r[0] for r in released] == [e[0] for e in expected]
     assert sorted(released) == expected
     assert len(order) == 0
+
+
+def test_nothing_after_the_callers_limit_goes() -> None:
+    order: ArrivalOrder[str] = ArrivalOrder()
+    for offset, d in enumerate((1, 1, 2, 3)):
+        order.hold(A, offset, day(d), f"a{offset}")
+    assert order.next_arrival() == day(1)
+    assert order.release({A: 4}, until=day(1)) == ["a0", "a1"]
+    assert order.next_arrival() == day(2)
+    assert order.release({A: 4}, until=day(2)) == ["a2"]
+    assert order.release({A: 4}) == ["a3"]
+    assert order.next_arrival() is None

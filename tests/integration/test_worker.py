@@ -89,7 +89,9 @@ def test_a_backlog_read_all_at_once_gives_the_alerts_replay_gives(
     feeder = Feeder(deployment.bootstrap, deployment.topics, CATALOG, PSEUDONYMISER, DEPARTMENTS)
     for month in arrivals(plan_deliveries(SAMPLES)):
         feeder.send(month)
-    worker = WorkerProcess(deployment, tmp_path)
+    # Small batches: faust's stream buffers (4 batches) fill while records wait
+    # for an earlier arrival or for the household topic to be decided.
+    worker = WorkerProcess(deployment, tmp_path, extra=("--batch-size", "10"))
     worker.start()
     feeder.wait(deployment.store(), deployment.app, timeout=180, alive=worker.alive)
     assert worker.stop() == 0, worker.log_text()[-3000:]

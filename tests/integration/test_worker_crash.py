@@ -26,6 +26,7 @@ from .worker_harness import (
     Deployment,
     WorkerProcess,
     household_states,
+    state_differences,
     states_in,
 )
 from .worker_harness import reference as reference_pass
@@ -73,7 +74,8 @@ def test_kill_9_three_times_and_the_end_is_one_clean_pass(
     clean, reference = reference_pass(plan_deliveries(world / "departments"), deployment)
     expected = household_states(dict(clean.values))
     assert len(expected) >= HOUSEHOLDS
-    assert states_in(store, sorted(expected)) == expected
+    got = states_in(store, sorted(expected))
+    assert got == expected, state_differences(got, expected)
 
     published = read_topic(deployment.bootstrap, deployment.topics.alerts)
     alerts = alerts_of(published)
