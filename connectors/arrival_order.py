@@ -18,7 +18,10 @@ end holds nothing back, since what it gets next arrives after everything
 already read. Rejects are let through at once: they never move the clock.
 
 Nothing here is lost on a restart: a partition's resume point is its first
-record still held, so what was held is read again.
+record still held, so what was held is read again. Records after it that had
+gone on are read again too: events are applied once whatever, and the caller
+saves :attr:`ArrivalOrder.next_read` beside the resume point so that a
+reject, which went on when it was read, is not sent twice.
 """
 
 from __future__ import annotations
@@ -48,20 +51,27 @@ class ArrivalOrder(Generic[T]):
         self._held: list[_Held[T]] = []  # a heap, earliest arrival first
         self.latest: dict[TopicPartition, str] = {}  # latest arrival read, per partition
         self.next_read: dict[TopicPartition, int] = {}  # the offset after the last read
+        self.read_before: dict[TopicPartition, int] = {}  # read by a previous reader
         # Per partition, the offsets held (a heap) and those released but not yet
         # off its top: the first held offset in O(log n), whatever order they go in.
         self._offsets: dict[TopicPartition, list[int]] = {}
         self._gone: dict[TopicPartition, set[int]] = {}
 
-    def start(self, tp: TopicPartition, offset: int) -> None:
-        """Reading ``tp`` begins at ``offset`` (a partition newly assigned)."""
+    def start(self, tp: TopicPartition, offset: int, read_before: int | None = None) -> None:
+        """Reading ``tp`` begins at ``offset`` (a partition newly assigned);
+        ``read_before``: a previous reader had read everything before it."""
         self.next_read[tp] = offset
+        self.read_before[tp] = max(offset, read_before or 0)
+
+    def read_again(self, tp: TopicPartition, offset: int) -> bool:
+        """Whether a previous reader read this record already (it sent a reject on at once)."""
+        return offset < self.read_before.get(tp, 0)
 
     def forget(self, tp: TopicPartition) -> None:
         """``tp`` went to another reader: what it held will be read there again."""
         self._held = [h for h in self._held if (h.topic, h.partition) != tp]
         heapq.heapify(self._held)
-        for table in (self.latest, self.next_read, self._offsets, self._gone):
+        for table in (self.latest, self.next_read, self.read_before, self._offsets, self._gone):
             table.pop(tp, None)
 
     def passed(self, tp: TopicPartition, offset: int) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +98,11 @@ class Topics:
 def position_key(app: str, topic: str, partition: int) -> str:
     """The next offset to read, saved once everything before it is done."""
     return f"pos:{{{app}}}:{topic}:{partition}"
+
+
+def read_key(app: str, topic: str, partition: int) -> str:
+    """The offset after the last department record read (some may still wait to go on)."""
+    return position_key(app, topic, partition) + ":read"
 
 
 @dataclass(frozen=True)
@@ -194,7 +199,8 @@ class Pipeline:
             tp = (message.topic, message.partition)
             if isinstance(item, Reject):
                 tally.rejects[item.reason_code] += 1
-                dead.append(self.reject(item, message))
+                if not self.order.read_again(tp, message.offset):
+                    dead.append(self.reject(item, message))
                 self.order.passed(tp, message.offset)
             else:
                 self.order.hold(tp, message.offset, item.received_at, item)
@@ -202,14 +208,17 @@ class Pipeline:
 
     def release(
         self, ends: Mapping[tuple[str, int], int | None], until: str | None
-    ) -> tuple[list[Event], dict[tuple[str, int], int]]:
-        """Events that may go now (none that arrived after ``until``), and each
-        department partition's resume point once they have gone.
+    ) -> tuple[list[Event], dict[str, bytes]]:
+        """Events that may go now (none that arrived after ``until``), and what to
+        save once they have gone: each department partition's resume point, and
+        the offset after its last record read (:func:`read_key`).
 
         ``ends`` is the high watermark of every department partition this
         worker reads (:class:`connectors.arrival_order.ArrivalOrder`).
         """
-        return self.order.release(ends, until), self.order.resume_points()
+        events = self.order.release(ends, until)
+        saved = self.offsets(self.order.resume_points())
+        return events, saved | self.offsets(self.order.next_read, read_key)
 
     def route(self, events: Sequence[Event]) -> list[Outgoing]:
         """Events to their households' partitions (ticks before them when the clock moves)."""
@@ -369,26 +378,31 @@ class Pipeline:
         return outbox.read(self.store, outbox.waiting(self.store, scope_of(partition)))
 
     def published(
-        self,
-        partition: int | None,
-        households: Sequence[str],
-        positions: Mapping[tuple[str, int], int],
+        self, partition: int | None, households: Sequence[str], saved: Mapping[str, bytes]
     ) -> None:
-        """After the broker has it all: empty the outboxes and save the positions, in one go."""
+        """After the broker has it all: empty the outboxes and save the positions
+        (keys and values, :meth:`offsets`), in one go."""
         groups = outbox.clearing(scope_of(partition), households) if partition is not None else []
-        if positions:
-            saved = {
-                position_key(self.app, t, p): str(o).encode() for (t, p), o in positions.items()
-            }
-            groups = [*groups, WriteGroup(saved)]
+        if saved:
+            groups = [*groups, WriteGroup(dict(saved))]
         self.store.write(groups)
 
     # --- positions ----------------------------------------------------------------------
 
-    def positions(self, topics: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        keys = [position_key(self.app, t, p) for t, p in topics]
-        values = self.store.get_many(keys)
+    def positions(
+        self, topics: Sequence[tuple[str, int]], key: Callable[[str, str, int], str] = position_key
+    ) -> dict[tuple[str, int], int]:
+        """Saved next offsets (``key``: :func:`read_key` for the offsets after the last read)."""
+        values = self.store.get_many([key(self.app, t, p) for t, p in topics])
         return {tp: int(v) for tp, v in zip(topics, values, strict=True) if v is not None}
+
+    def offsets(
+        self,
+        offsets: Mapping[tuple[str, int], int],
+        key: Callable[[str, str, int], str] = position_key,
+    ) -> dict[str, bytes]:
+        """What :meth:`published` saves for these next offsets."""
+        return {key(self.app, t, p): str(o).encode() for (t, p), o in offsets.items()}
 
 
 def read_up_to(messages: Sequence[Message]) -> dict[tuple[str, int], int]:

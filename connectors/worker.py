@@ -22,6 +22,7 @@ worker starts from its saved position, whatever the consumer committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -45,6 +46,7 @@ from connectors.pipeline import (
     Tally,
     Topics,
     describe_tally,
+    read_key,
     read_up_to,
 )
 from connectors.redis_store import RedisStore
@@ -58,7 +60,7 @@ T = TypeVar("T")
 STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
 MAX_BACKOFF = 15.0
 HEALTH_PING_SECONDS = 2.0
-RELEASE_EVERY = 0.005  # seconds between looks at held records when no message comes
+RELEASE_EVERY = 0.05  # seconds between looks at held records when nothing wakes them
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,8 @@ class Worker:
         self.reading = asyncio.Lock()  # one normalise step at a time: held records go once
         self.paused: set[TP] = set()  # department partitions not fetched while far ahead
         self.routed = True  # records sent on since the household topic was last all decided
-        self.saved_positions: dict[tuple[str, int], int] = {}  # department partitions
+        self.decided = asyncio.Event()  # set when this worker has decided a batch
+        self.saved_positions: dict[str, bytes] = {}  # of department partitions, last saved
         self.offsets: AIOKafkaConsumer | None = None  # asks the broker for end offsets
         self.last_input = time.monotonic()
         self.unsettled: set[int] = set()  # partitions with records since they last settled
@@ -328,7 +331,12 @@ class Worker:
         tps = [TP(self.topics.events, p) for p in range(self.options.partitions)]
         ends = await self.ends_of(tps)
         names = [(tp.topic, tp.partition) for tp in tps]
-        saved = await self.in_thread("positions", lambda: self.pipeline.positions(names))
+        # A look, not a step: off the engine thread, and a failure only means "not yet".
+        try:
+            loop = asyncio.get_running_loop()
+            saved = await loop.run_in_executor(None, self.pipeline.positions, names)
+        except STORE_ERRORS:
+            return False
         return all(saved.get((tp.topic, tp.partition), 0) >= end for tp, end in ends.items())
 
     def hold_back(self) -> None:
@@ -349,7 +357,11 @@ class Worker:
         partitions they waited for have moved on."""
         order = self.pipeline.order
         while True:
-            await asyncio.sleep(RELEASE_EVERY)
+            # Woken when this worker has decided a batch; otherwise it looks again
+            # after a while (other workers' partitions, partitions read to their end).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.decided.wait(), RELEASE_EVERY)
+            self.decided.clear()
             upcoming = order.next_arrival()
             if upcoming is None or self.reading.locked():
                 continue
@@ -405,8 +417,12 @@ class Worker:
         )
         await self.send(dead + outgoing)
         await self.in_thread(
-            "positions", lambda: self.pipeline.published(partition, households, read_up_to(share))
+            "positions",
+            lambda: self.pipeline.published(
+                partition, households, self.pipeline.offsets(read_up_to(share))
+            ),
         )
+        self.decided.set()
         self.metrics.count(tally)
 
     # --- rebalancing ----------------------------------------------------------------
@@ -416,6 +432,7 @@ class Worker:
         self.owned = set(assigned)
         ours = sorted((tp.topic, tp.partition) for tp in new)
         saved = await self.in_thread("positions", lambda: self.pipeline.positions(ours))
+        read = await self.in_thread("positions", lambda: self.pipeline.positions(ours, read_key))
         # A department partition with no saved position is read from its beginning
         # (nothing of it was done), and the arrival order must know where that is.
         fresh = [TP(t, p) for t, p in ours if t in self.department_names and (t, p) not in saved]
@@ -426,7 +443,7 @@ class Worker:
         for (topic, partition), offset in sorted(starts.items()):
             await app.consumer.seek(TP(topic, partition), offset)
             if topic in self.department_names:
-                self.pipeline.order.start((topic, partition), offset)
+                self.pipeline.order.start((topic, partition), offset, read.get((topic, partition)))
         log.info("assigned %d partitions (%d new, %d resumed from saved positions)",
                  len(assigned), len(new), len(saved))  # fmt: skip
         for tp in sorted(new):

@@ -128,3 +128,11 @@ def test_nothing_after_the_callers_limit_goes() -> None:
     assert order.release({A: 4}, until=day(2)) == ["a2"]
     assert order.release({A: 4}) == ["a3"]
     assert order.next_arrival() is None
+
+
+def test_a_reader_resuming_knows_what_a_previous_one_read_already() -> None:
+    order: ArrivalOrder[str] = ArrivalOrder()
+    order.start(A, 3, read_before=6)  # resumes at a held record; 3 to 5 were read
+    assert [order.read_again(A, o) for o in (3, 5, 6)] == [True, True, False]
+    order.start(B, 4)
+    assert not order.read_again(B, 4)
