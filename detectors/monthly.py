@@ -48,13 +48,17 @@ def _level(state: HouseholdState, before: int) -> float:
     return float(median(household_income(state, m) for m in range(before - 3, before)))
 
 
-def seasonal_factor(state: HouseholdState, month: int) -> float | None:
-    """How the same month last year compared with the months around it (None: unknown).
+def seasonal_factor(state: HouseholdState, month: int, base: int) -> float | None:
+    """How low the same month was last year, against the household's level then (None: unknown).
 
-    The level around it is the median of the known months up to three before
-    and three after: robust to a neighbouring month of the same season, or one
-    missing. Capped at 1: last year may explain a low month (a winter without
-    wages), never make this year's expectation higher than the household's own level.
+    Two views of last year's level, and the lower factor of the two: the level
+    before ``base`` a year earlier (the same measure as this year's, so a
+    season of any length compares like with like: a November and December
+    without wages, after an autumn with them, are measured against that autumn
+    both years), and the median of the known months up to three either side of
+    last year's month (which one missing month does not move). Capped at 1:
+    last year may explain a low month (a winter without wages), never make this
+    year's expectation higher than the household's own level.
     """
     last_year = month - 12
     if not known(state, last_year):
@@ -67,15 +71,16 @@ def seasonal_factor(state: HouseholdState, month: int) -> float | None:
         for m in range(last_year - 3, last_year + 4)
         if m != last_year and known(state, m)
     ]
-    level = float(median(around)) if around else 0.0
-    if level <= 0:
-        return None
-    return min(then / level, 1.0)
+    levels = [float(median(around))] if around else []
+    if all(known(state, m) for m in range(base - 15, base - 12)):
+        levels.append(_level(state, base - 12))
+    factors = [then / level for level in levels if level > 0]
+    return min(*factors, 1.0) if factors else None
 
 
 def predicted_income(state: HouseholdState, month: int, base: int) -> float:
     """What the household's history predicts for ``month``, from the months before ``base``."""
-    factor = seasonal_factor(state, month)
+    factor = seasonal_factor(state, month, base)
     return _level(state, base) * (factor if factor is not None else 1.0)
 
 

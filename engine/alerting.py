@@ -2,9 +2,10 @@
 
 The one place an alert is made. A finding already alerted with the same
 values is silent; with new values it is a new revision (``updated``); a month
-re-decided without a finding it had raised withdraws that alert. A new
-trigger of a detector within its cooldown is suppressed and counted; beyond
-the region's monthly cap an alert is kept with status ``capped``.
+re-decided without a finding it had raised withdraws that alert, and its
+cooldown with it. A new trigger of a detector within its cooldown is
+suppressed and counted; beyond the region's monthly cap an alert is kept with
+status ``capped``.
 """
 
 from __future__ import annotations
@@ -119,6 +120,25 @@ def _evidence_record(evidence: Any) -> EvidenceRecord:
     )
 
 
+def _cooldown_day(record: AlertRecord) -> int:
+    return record.day if record.day >= 0 else first_day(record.month)
+
+
+def _restore_cooldown(state: HouseholdState, detector: str) -> None:
+    """The detector's cooldown after a withdrawal: from its latest alert still standing.
+
+    A withdrawn alert told of something the records no longer show; it must
+    not keep the household's real finding of that detector quiet.
+    """
+    standing = [
+        _cooldown_day(r) for r in state.alerts if r.detector == detector and r.status != "withdrawn"
+    ]
+    if standing:
+        state.cooldown[detector] = max(standing)
+    else:
+        state.cooldown.pop(detector, None)
+
+
 class AlertMaker:
     """Turns findings into alert revisions for one household at a time."""
 
@@ -152,30 +172,31 @@ class AlertMaker:
         is not alerted later, but returns nothing.
         """
         out: list[Alert] = []
-        seen: set[str] = set()
-        for finding in findings:
-            alert_id = alert_id_for(state.household, finding.detector, finding.trigger)
-            seen.add(alert_id)
-            alert = self._one(
-                state, book, finding, alert_id, processed_at, decided_month is not None
-            )
-            if alert is not None and not silent:
-                out.append(alert)
+        ids = [alert_id_for(state.household, f.detector, f.trigger) for f in findings]
         if decided_month is not None:
+            # Withdrawals first: what a late record took back no longer holds a
+            # cooldown against the findings of the same decision.
             for record in state.alerts:
                 policy = self.policies.get(record.detector)
                 if (
                     policy is not None
                     and record.monthly
                     and record.month == decided_month
-                    and record.alert_id not in seen
+                    and record.alert_id not in ids
                     and record.status not in ("withdrawn",)
                 ):
                     record.revision += 1
                     record.status = "withdrawn"
+                    _restore_cooldown(state, record.detector)
                     self.counts["withdrawn"] += 1
                     if not silent:
                         out.append(self._withdrawal(state, record, processed_at))
+        for finding, alert_id in zip(findings, ids, strict=True):
+            alert = self._one(
+                state, book, finding, alert_id, processed_at, decided_month is not None
+            )
+            if alert is not None and not silent:
+                out.append(alert)
         return out
 
     def _one(
@@ -196,6 +217,9 @@ class AlertMaker:
                 self.counts["repeat"] += 1
                 return None
             record.revision += 1
+            if record.status == "withdrawn":  # raised again: its cooldown holds again
+                day = _cooldown_day(record)
+                state.cooldown[record.detector] = max(state.cooldown.get(record.detector, day), day)
             record.status = "updated" if record.status != "withdrawn" else "raised"
             record.digest = digest
             self.counts[record.status] += 1
@@ -207,7 +231,9 @@ class AlertMaker:
         raised = book.alerts.get(finding.month, 0)
         status = "raised" if raised < self.cap else "capped"
         book.alerts[finding.month] = raised + 1
-        record = AlertRecord(alert_id, finding.detector, finding.month, 1, status, digest, monthly)
+        record = AlertRecord(
+            alert_id, finding.detector, finding.month, 1, status, digest, monthly, day
+        )
         state.alerts.append(record)
         state.cooldown[finding.detector] = day
         self.counts[status] += 1

@@ -63,6 +63,16 @@ class PersonIndex(msgspec.Struct, array_like=True):
         """The household a record of ``day`` belongs to, now or by an enrolment soon after."""
         return self.household_at(day) or self.joined_after(day, horizon_days)
 
+    def left_before(self, day: int) -> str | None:
+        """The household the person last left on or before ``day`` (None: never left one)."""
+        left: str | None = None
+        for fact in self.facts:
+            if fact.day > day:
+                break
+            if fact.kind == LEAVE:
+                left = fact.household
+        return left
+
     def households(self) -> list[str]:
         return sorted({f.household for f in self.facts if f.kind == JOIN})
 

@@ -318,6 +318,8 @@ class _Step:
         day = day_index(event.event_time)
         index = self.index(person)
         household = index.resolve(day, self.settings.pending_horizon_days)
+        if household is None:
+            household = self.removed_at_death(index, person, day)
         state = self.household(household) if household else None
         if state is None:
             self.hold(person, event)
@@ -326,6 +328,20 @@ class _Step:
             self.result.forward.append(Forward(state.region, state.household, event))
             return
         self.apply_to(state, event)
+
+    def removed_at_death(self, index: PersonIndex, person: str, day: int) -> str | None:
+        """The household a dead person was removed from, for their records dated after.
+
+        The roster removes a member who died; wages or claims that still come
+        for them are not a new household's history but a conflict to report,
+        so they go to the household they died in.
+        """
+        household = index.left_before(day)
+        state = self.household(household) if household else None
+        member = state.member(person) if state is not None else None
+        if member is None or member.died is None or member.left is None:
+            return None
+        return household if member.died <= member.left and member.died <= day else None
 
     def apply_to(self, state: HouseholdState, event: ev.Event) -> None:
         calendar = self.calendar(state.region)
@@ -356,10 +372,14 @@ class _Step:
         )
         self.emit(state, calendar, findings, silent=silent)
         if change.month is not None and change.month <= calendar.book.decided:
-            # A late record: decide that month again at the next decision point
-            # (kept with the state, so a batch boundary or a restart cannot lose it).
-            if change.month not in state.redo:
-                state.redo.append(change.month)
+            # A late record: decide that month again at the next decision point,
+            # and the decided months after it, whose rules look back on it (two
+            # months running, the month before a drop). Kept with the state, so a
+            # batch boundary or a restart cannot lose it.
+            again = range(change.month, calendar.book.decided + 1)
+            added = [m for m in again if m not in state.redo]
+            if added:
+                state.redo.extend(added)
                 self.ws.index_add(redo_index(self.engine.scope), state.household)
 
     # --- records waiting for their person or household --------------------------------

@@ -74,6 +74,7 @@ class AlertRecord(msgspec.Struct, array_like=True):
     status: str
     digest: int  # 32 bits of its evidence, to tell an update from a repeat
     monthly: bool = False  # raised by a month decision, so a re-decision can withdraw it
+    day: int = -1  # the day its cooldown counts from (-1: the first day of its month)
 
 
 class HouseholdState(msgspec.Struct, array_like=True, omit_defaults=True):

@@ -101,6 +101,18 @@ def test_roster_dates_not_arrival_order_decide_membership() -> None:
     assert 2500 in h9.member(CHILD).wages  # type: ignore[union-attr]
 
 
+def test_wages_after_a_death_are_a_conflict_though_the_roster_removed_the_member() -> None:
+    eng = engine()
+    eng.process(family())
+    eng.process([death(HEAD, "2025-07-03")])
+    removed = event("roster.member_removed", "2025-07-16", household="H1", person=HEAD)
+    eng.process([removed])
+    alerts = eng.process([wage(HEAD, "2025-08", 3200.0, received="2025-09-12")]).alerts
+    conflicts = [a for a in alerts if a.detector == "conflicting_records"]
+    assert [a.evidence.values["first_month_after"] for a in conflicts] == ["2025-08"]
+    assert conflicts[0].member is not None and conflicts[0].member.position == 1
+
+
 def test_a_correction_replaces_and_a_repeat_is_ignored() -> None:
     eng = engine()
     eng.process(family())

@@ -67,6 +67,14 @@ def test_a_seasonal_winter_raises_nothing_once_a_winter_is_known() -> None:
     assert [a for a in alerts if a[1] >= "2024-03"] == []
 
 
+def test_a_four_month_off_season_beside_a_steady_income_raises_nothing() -> None:
+    # No wages from November to February; the spouse's steady 400 a month goes on.
+    off = ("11", "12", "01", "02")
+    wages = {m: (0.0 if m[5:7] in off else 1000.0) for m in months("2023-01", 30)}
+    alerts = run(history(wages, spouse={m: 400.0 for m in months("2023-01", 30)}))
+    assert [a for a in alerts if a[1] >= "2024-03"] == []
+
+
 def test_a_job_lost_in_july_is_a_job_loss_and_an_income_drop() -> None:
     wages = {m: (0.0 if m >= "2024-07" else seasonal(m)) for m in months("2023-01", 30)}
     alerts = run(history(wages, spouse=SPOUSE_WAGES))
@@ -99,6 +107,35 @@ def test_a_late_wage_withdraws_the_drop_it_caused() -> None:
     assert [(a.alert_id, a.status, a.revision) for a in after if a.detector == "income_drop"] == [
         (drops[0].alert_id, "withdrawn", 2)
     ]
+
+
+def test_a_late_wage_for_the_first_month_of_a_gap_withdraws_what_the_second_raised() -> None:
+    wages = {m: 4000.0 for m in months("2023-01", 30) if m not in ("2024-05", "2024-06")}
+    deliveries = history(wages)
+    eng = engine()
+    seen = [a for batch in deliveries[:19] for a in eng.process(batch).alerts]
+    assert {(a.detector, a.story.month) for a in seen} >= {
+        ("income_drop", "2024-06"),
+        ("job_loss", "2024-06"),
+    }
+    # May's wage comes late; June's never does (its row could not be read).
+    after = eng.process([wage(HEAD, "2024-05", 4000.0, received="2024-07-20")]).alerts
+    assert sorted((a.detector, a.story.month, a.status) for a in after) == [
+        ("income_drop", "2024-06", "withdrawn"),
+        ("job_loss", "2024-06", "withdrawn"),
+    ]
+
+
+def test_a_withdrawn_drop_does_not_hold_back_the_real_one_by_its_cooldown() -> None:
+    wages = {m: (4000.0 if m < "2024-07" else 1500.0) for m in months("2023-01", 30)}
+    deliveries = history({m: v for m, v in wages.items() if m not in ("2024-05", "2024-06")})
+    late = [wage(HEAD, "2024-05", 4000.0, received="2024-07-20"),
+            wage(HEAD, "2024-06", 4000.0, received="2024-07-20")]  # fmt: skip
+    alerts = run([*deliveries[:19], late, *deliveries[19:]])
+    drops = [(month, status) for d, month, status in alerts if d == "income_drop"]
+    # The gap of May and June was withdrawn when their wages came; the fall from
+    # July on, within 90 days of it, is alerted all the same.
+    assert drops == [("2024-06", "withdrawn"), ("2024-08", "raised")]
 
 
 def test_income_above_the_line_for_three_months_is_one_review() -> None:
