@@ -372,10 +372,14 @@ class _Step:
         )
         self.emit(state, calendar, findings, silent=silent)
         if change.month is not None and change.month <= calendar.book.decided:
-            # A late record: decide that month again at the next decision point
-            # (kept with the state, so a batch boundary or a restart cannot lose it).
-            if change.month not in state.redo:
-                state.redo.append(change.month)
+            # A late record: decide that month again at the next decision point,
+            # and the decided months after it, whose rules look back on it (two
+            # months running, the month before a drop). Kept with the state, so a
+            # batch boundary or a restart cannot lose it.
+            again = range(change.month, calendar.book.decided + 1)
+            added = [m for m in again if m not in state.redo]
+            if added:
+                state.redo.extend(added)
                 self.ws.index_add(redo_index(self.engine.scope), state.household)
 
     # --- records waiting for their person or household --------------------------------

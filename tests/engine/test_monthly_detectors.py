@@ -109,6 +109,23 @@ def test_a_late_wage_withdraws_the_drop_it_caused() -> None:
     ]
 
 
+def test_a_late_wage_for_the_first_month_of_a_gap_withdraws_what_the_second_raised() -> None:
+    wages = {m: 4000.0 for m in months("2023-01", 30) if m not in ("2024-05", "2024-06")}
+    deliveries = history(wages)
+    eng = engine()
+    seen = [a for batch in deliveries[:19] for a in eng.process(batch).alerts]
+    assert {(a.detector, a.story.month) for a in seen} >= {
+        ("income_drop", "2024-06"),
+        ("job_loss", "2024-06"),
+    }
+    # May's wage comes late; June's never does (its row could not be read).
+    after = eng.process([wage(HEAD, "2024-05", 4000.0, received="2024-07-20")]).alerts
+    assert sorted((a.detector, a.story.month, a.status) for a in after) == [
+        ("income_drop", "2024-06", "withdrawn"),
+        ("job_loss", "2024-06", "withdrawn"),
+    ]
+
+
 def test_a_withdrawn_drop_does_not_hold_back_the_real_one_by_its_cooldown() -> None:
     wages = {m: (4000.0 if m < "2024-07" else 1500.0) for m in months("2023-01", 30)}
     deliveries = history({m: v for m, v in wages.items() if m not in ("2024-05", "2024-06")})
