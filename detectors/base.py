@@ -29,6 +29,9 @@ __all__ = ["REGISTRY", "Detector", "Evidence", "Finding", "View", "build", "regi
 class Detector:
     name: ClassVar[str] = ""
     direction: ClassVar[str] = "help"
+    # A withdrawn alert frees the detector's cooldown for the household: the
+    # records took the finding back, so a real one later must not be kept quiet.
+    withdrawal_frees_cooldown: ClassVar[bool] = True
 
     def on_record(self, view: View, event: ev.Event, change: Change) -> list[Finding]:
         return []

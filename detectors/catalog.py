@@ -110,6 +110,7 @@ def load_detectors(path: Path) -> tuple[tuple[Detector, ...], dict[str, Detector
             direction=REGISTRY[spec.name].direction,
             severity=spec.severity,
             cooldown_days=spec.cooldown_days,
+            withdrawal_frees_cooldown=REGISTRY[spec.name].withdrawal_frees_cooldown,
         )
     return tuple(built), policies
 

@@ -163,6 +163,11 @@ class RegionModel:
 class UnusualTrajectory(Detector):
     """A household whose month looks unusual for itself and for its region's households."""
 
+    # A month decided again is scored by models that learned since, so its alert
+    # comes and goes with them, not with the records: freeing the cooldown then
+    # tripled the alerts caseworkers saw raised and withdrawn (benchmarks/quality.md).
+    withdrawal_frees_cooldown = False
+
     def __init__(
         self,
         quantile: Quantile = 0.995,

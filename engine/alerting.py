@@ -65,6 +65,7 @@ class DetectorPolicy:
     direction: str
     severity: str
     cooldown_days: int
+    withdrawal_frees_cooldown: bool = True  # (False: a model's alert, which comes and goes)
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,8 @@ class AlertMaker:
                 ):
                     record.revision += 1
                     record.status = "withdrawn"
-                    _restore_cooldown(state, record.detector)
+                    if policy.withdrawal_frees_cooldown:
+                        _restore_cooldown(state, record.detector)
                     self.counts["withdrawn"] += 1
                     if not silent:
                         out.append(self._withdrawal(state, record, processed_at))

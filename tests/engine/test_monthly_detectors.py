@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from engine.events import Event
+import dataclasses
 
-from .factory import batch_end, engine, enrol, event, person, wage
+from engine.alerting import AlertMaker
+from engine.engine import Engine
+from engine.events import Event
+from engine.store import MemoryStore
+
+from .factory import batch_end, config, engine, enrol, event, person, wage
 
 HEAD, SPOUSE = person(21), person(22)
 
@@ -42,8 +47,8 @@ def history(wages: dict[str, float], spouse: dict[str, float] | None = None) -> 
     return deliveries
 
 
-def run(deliveries: list[list[Event]]) -> list[tuple[str, str, str]]:
-    eng = engine()
+def run(deliveries: list[list[Event]], eng: Engine | None = None) -> list[tuple[str, str, str]]:
+    eng = eng or engine()
     alerts = []
     for batch in deliveries:
         alerts += eng.process(batch).alerts
@@ -136,6 +141,23 @@ def test_a_withdrawn_drop_does_not_hold_back_the_real_one_by_its_cooldown() -> N
     # The gap of May and June was withdrawn when their wages came; the fall from
     # July on, within 90 days of it, is alerted all the same.
     assert drops == [("2024-06", "withdrawn"), ("2024-08", "raised")]
+    # A detector whose alerts come and go with its models (unusual_trajectory)
+    # keeps the cooldown of a withdrawn alert.
+    cfg = config()
+    policies = {
+        name: dataclasses.replace(p, withdrawal_frees_cooldown=False)
+        for name, p in cfg.policies.items()
+    }
+    maker = AlertMaker(
+        policies, cfg.templates, "en", cfg.version, cfg.settings.alerts.cap_per_region_month
+    )
+    held = run(
+        [*deliveries[:19], late, *deliveries[19:]],
+        Engine(cfg.settings, cfg.detectors, maker, MemoryStore()),
+    )
+    assert [(month, status) for d, month, status in held if d == "income_drop"] == [
+        ("2024-06", "withdrawn")
+    ]
 
 
 def test_income_above_the_line_for_three_months_is_one_review() -> None:
