@@ -9,6 +9,7 @@ sections of benchmarks/throughput.md.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -47,6 +48,21 @@ RESULTS = ROOT / "benchmarks" / "results"
 MARKDOWN = ROOT / "benchmarks" / "throughput.md"
 BOOTSTRAP = os.environ.get("LIFELINE_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
 REDIS_URL = os.environ.get("LIFELINE_REDIS_URL", "redis://127.0.0.1:16379/0")
+
+
+def world_parser(description: str) -> argparse.ArgumentParser:
+    """The options of a benchmark over one simulated world and the services."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--households", type=int, default=1000)
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--bootstrap", default=BOOTSTRAP)
+    parser.add_argument("--redis", default=REDIS_URL)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of JSON and PNG")
+    parser.add_argument("--markdown", type=Path, default=MARKDOWN)
+    return parser
+
+
 POLL = 0.05  # seconds between looks at a consumer's progress
 
 # The Kafka hops a department record makes through `lifeline worker`

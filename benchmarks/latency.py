@@ -46,10 +46,6 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer  # noqa: E402
 from kafka.admin import ConfigResource, ConfigResourceType  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
-    BOOTSTRAP,
-    MARKDOWN,
-    REDIS_URL,
-    RESULTS,
     WORKER_OPTIONS,
     Load,
     World,
@@ -69,6 +65,7 @@ from benchmarks.common import (  # noqa: E402
     wait_for_group,
     worker_backlog,
     worker_steps,
+    world_parser,
 )
 from connectors.feed import alerts_of, percentile, read_topic  # noqa: E402
 from connectors.files import Reject, ingest_file  # noqa: E402
@@ -580,10 +577,7 @@ def markdown(report: dict[str, Any], png: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--households", type=int, default=1000)
-    parser.add_argument("--months", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=11)
+    parser = world_parser(__doc__.splitlines()[0])
     parser.add_argument(
         "--fractions",
         type=float,
@@ -598,16 +592,12 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="fixed input rates (records/s) instead; skips the backlog run",
     )
-    parser.add_argument("--bootstrap", default=BOOTSTRAP)
-    parser.add_argument("--redis", default=REDIS_URL)
     parser.add_argument(
         "--timeout",
         type=float,
         default=1800,
         help="seconds the worker may take to drain, in every run",
     )
-    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of JSON and PNG")
-    parser.add_argument("--markdown", type=Path, default=MARKDOWN)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         report = measure(args, Path(tmp))

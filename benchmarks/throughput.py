@@ -46,10 +46,6 @@ from kafka import KafkaAdminClient, KafkaConsumer  # noqa: E402
 from kafka.admin import NewTopic  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
-    BOOTSTRAP,
-    MARKDOWN,
-    REDIS_URL,
-    RESULTS,
     WORKER_HOPS,
     WORKER_OPTIONS,
     Load,
@@ -68,6 +64,7 @@ from benchmarks.common import (  # noqa: E402
     topic_partitions,
     wait_for_group,
     worker_backlog,
+    world_parser,
 )
 from connectors.files import Reject, ingest_file  # noqa: E402
 from connectors.redis_store import RedisStore  # noqa: E402
@@ -483,16 +480,9 @@ def markdown(report: dict[str, Any], png: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--households", type=int, default=1000)
-    parser.add_argument("--months", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=11)
+    parser = world_parser(__doc__.splitlines()[0])
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
-    parser.add_argument("--bootstrap", default=BOOTSTRAP)
-    parser.add_argument("--redis", default=REDIS_URL)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds a Kafka mode may take")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of JSON and PNG")
-    parser.add_argument("--markdown", type=Path, default=MARKDOWN)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         report = measure(args, Path(tmp))

@@ -368,10 +368,8 @@ class Worker:
             mark = order.watermark(await self.input_ends())
             if mark is None or upcoming > mark:
                 continue  # waiting for another department partition to be read further
-            if upcoming > self.pipeline.router.clock and self.routed:
-                if not await self.household_topic_decided():
-                    continue
-                self.routed = False
+            if upcoming > await self.route_until():
+                continue  # waiting for the household topic to be decided
             await self.normalise([])
 
     async def decide_agent(self, stream: faust.StreamT[bytes]) -> None:
