@@ -154,6 +154,9 @@ class Pipeline:
         self.partitions = partitions
         self.backfill_until = backfill_until
         self.engines: dict[int, Engine] = {}
+        # Partitions whose last step may have stopped half way: their next step
+        # reads back every waiting outbox, not only the alerts it raised itself.
+        self.unsure: set[int] = set(range(partitions))
         self.order: ArrivalOrder[Event] = ArrivalOrder()  # department records read
         self.use(config)
 
@@ -180,8 +183,10 @@ class Pipeline:
         """Drop in-memory engine state (after a failure): the next batch restores it."""
         if partition is None:
             self.engines.clear()
+            self.unsure.update(range(self.partitions))
         else:
             self.engines.pop(partition, None)
+            self.unsure.add(partition)
 
     # --- step 1: department messages to household partitions ------------------------
 
@@ -343,9 +348,10 @@ class Pipeline:
     ) -> tuple[list[Outgoing], list[str]]:
         """One partition's step: what to send, and the households whose outboxes it empties.
 
-        Alerts are read back from every waiting outbox of the partition, not
-        only from this step's result: a step that failed half way (Redis gone
-        between two writes) recorded alerts that running it again will not
+        After a step that failed half way (Redis gone between two writes), or
+        when the partition is new to this pipeline, alerts are read back from
+        every waiting outbox of the partition, not only from this step's
+        result: the failed step recorded alerts that running it again will not
         raise a second time, and they must still go out.
         """
         result, dead = self.process(partition, events, tally, settle)
@@ -355,9 +361,11 @@ class Pipeline:
             target = self.router.partition_of(forward.region)
             event = encode(forward.event)
             out.append(Outgoing(self.topics.events, forward.household.encode(), event, target))
-        waiting = outbox.read(
-            self.store, set(outbox.waiting(self.store, scope_of(partition))) | result.outbox
-        )
+        households = set(result.outbox)
+        if partition in self.unsure:
+            households |= set(outbox.waiting(self.store, scope_of(partition)))
+        waiting = outbox.read(self.store, households)
+        self.unsure.discard(partition)
         out += self.publish(waiting, tally)
         for operator in result.operator:
             out.append(Outgoing(self.topics.operator, operator.region.encode(), encode(operator)))
@@ -377,12 +385,14 @@ class Pipeline:
         """Alerts a previous owner recorded but may not have published."""
         return outbox.read(self.store, outbox.waiting(self.store, scope_of(partition)))
 
-    def published(
-        self, partition: int | None, households: Sequence[str], saved: Mapping[str, bytes]
-    ) -> None:
-        """After the broker has it all: empty the outboxes and save the positions
-        (keys and values, :meth:`offsets`), in one go."""
-        groups = outbox.clearing(scope_of(partition), households) if partition is not None else []
+    def published(self, cleared: Mapping[int, Sequence[str]], saved: Mapping[str, bytes]) -> None:
+        """After the broker has it all: empty the outboxes (households by partition)
+        and save the positions (keys and values, :meth:`offsets`), in one go."""
+        groups = [
+            group
+            for partition, households in sorted(cleared.items())
+            for group in outbox.clearing(scope_of(partition), households)
+        ]
         if saved:
             groups = [*groups, WriteGroup(dict(saved))]
         self.store.write(groups)

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import faust
 import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.types import TP, EventT
+from faust.types import TP
 
 from connectors.department_topics import DepartmentTopics
 from connectors.mapping import Catalog
@@ -226,8 +226,8 @@ class Worker:
     # --- the agents -----------------------------------------------------------------
 
     async def normalise_agent(self, stream: faust.StreamT[bytes]) -> None:
-        async for batch in stream.take_events(self.options.batch_size, self.options.batch_within):
-            await self.normalise(_messages(batch))
+        async for batch in batches(stream, self.options.batch_size, self.options.batch_within):
+            await self.normalise(batch)
 
     async def normalise(self, messages: list[Message]) -> None:
         """Department messages to the household topic, in arrival order across partitions.
@@ -250,9 +250,7 @@ class Worker:
                 await self.send(outgoing)
                 self.routed = True
             if positions != self.saved_positions:
-                await self.in_thread(
-                    "positions", lambda: self.pipeline.published(None, [], positions)
-                )
+                await self.in_thread("positions", lambda: self.pipeline.published({}, positions))
                 self.saved_positions = positions
             self.hold_back()
             self.metrics.count(tally)
@@ -373,19 +371,18 @@ class Worker:
             await self.normalise([])
 
     async def decide_agent(self, stream: faust.StreamT[bytes]) -> None:
-        async for batch in stream.take_events(self.options.batch_size, self.options.batch_within):
-            await self.decide(_messages(batch))
+        async for batch in batches(stream, self.options.batch_size, self.options.batch_within):
+            await self.decide(batch)
 
     async def decide(self, messages: list[Message]) -> None:
         self.last_input = time.monotonic()
         started = time.perf_counter()
-        by_partition: dict[int, list[Message]] = {}
+        shares: dict[int, list[Message]] = {}
         for message in messages:
-            by_partition.setdefault(message.partition, []).append(message)
-        for partition, share in sorted(by_partition.items()):
-            async with self.deciding:
-                await self.decide_partition(partition, share)
-            self.unsettled.add(partition)
+            shares.setdefault(message.partition, []).append(message)
+        async with self.deciding:
+            await self.decide_partitions(shares)
+        self.unsettled.update(shares)
         self.metrics.batch_seconds.labels("decide").observe(time.perf_counter() - started)
 
     async def settle_when_idle(self) -> None:
@@ -397,28 +394,36 @@ class Worker:
         after = self.options.settle_after
         if not after or time.monotonic() - self.last_input < after:
             return
-        for partition in sorted(self.unsettled):
-            async with self.deciding:
-                await self.decide_partition(partition, [], settle=True)
-            self.unsettled.discard(partition)
+        if not self.unsettled:
+            return
+        async with self.deciding:
+            await self.decide_partitions({p: [] for p in self.unsettled}, settle=True)
+        self.unsettled.clear()
 
-    async def decide_partition(
-        self, partition: int, share: list[Message], settle: bool = False
+    async def decide_partitions(
+        self, shares: dict[int, list[Message]], settle: bool = False
     ) -> None:
-        """One partition's share: engine and outbox, sends, then outboxes and position."""
+        """A batch's partitions, each through its engine and outbox in turn (one
+        call on the engine thread), then one send of all they caused, then one
+        write that empties their outboxes and saves their positions."""
         tally = Tally()
-        events, dead = self.pipeline.decode(share, tally)
-        outgoing, households = await self.in_thread(
-            f"engine (partition {partition})",
-            lambda: self.pipeline.decide(partition, events, tally, settle),
-            partition,
+        decoded = {p: self.pipeline.decode(share, tally) for p, share in sorted(shares.items())}
+
+        def engines() -> tuple[list[Outgoing], dict[int, list[str]]]:
+            outgoing: list[Outgoing] = []
+            cleared: dict[int, list[str]] = {}
+            for partition, (events, dead) in decoded.items():
+                out, cleared[partition] = self.pipeline.decide(partition, events, tally, settle)
+                outgoing += dead + out
+            return outgoing, cleared
+
+        outgoing, cleared = await self.in_thread(
+            "engine", engines, next(iter(shares)) if len(shares) == 1 else None
         )
-        await self.send(dead + outgoing)
+        await self.send(outgoing)
+        done = read_up_to([m for share in shares.values() for m in share])
         await self.in_thread(
-            "positions",
-            lambda: self.pipeline.published(
-                partition, households, self.pipeline.offsets(read_up_to(share))
-            ),
+            "positions", lambda: self.pipeline.published(cleared, self.pipeline.offsets(done))
         )
         self.decided.set()
         self.metrics.count(tally)
@@ -467,7 +472,7 @@ class Worker:
         tally = Tally()
         await self.send(self.pipeline.publish(waiting, tally))
         await self.in_thread(
-            "outbox", lambda: self.pipeline.published(partition, sorted(waiting), {})
+            "outbox", lambda: self.pipeline.published({partition: sorted(waiting)}, {})
         )
         log.info("partition %d: published %d waiting alerts from its outbox",
                  partition, sum(tally.alerts.values()))  # fmt: skip
@@ -532,12 +537,29 @@ class Worker:
         return self.app.web.bytes(payload, content_type=content_type)
 
 
-def _messages(batch: Sequence[EventT]) -> list[Message]:
-    out = []
-    for event in batch:
+async def batches(
+    stream: faust.StreamT[bytes], size: int, within: float
+) -> AsyncIterator[list[Message]]:
+    """The stream's messages in batches of up to ``size``: a batch goes as soon as
+    nothing more is waiting in the stream's buffer, and at the latest ``within``
+    seconds after its first message.
+
+    faust's ``take_events`` waits ``within`` for every batch that is not full,
+    once per hop and per arrival time; a backlog fills batches either way.
+    """
+    batch: list[Message] = []
+    first = 0.0
+    buffer = stream.channel.queue  # type: ignore[attr-defined]
+    async for event in stream.events():
         m = event.message
-        out.append(Message(m.topic, m.partition, m.offset, m.key, m.value))
-    return out
+        batch.append(Message(m.topic, m.partition, m.offset, m.key, m.value))
+        if len(batch) == 1:
+            first = time.monotonic()
+        if buffer.empty():
+            await asyncio.sleep(0)  # (the consumer may be handing over more right now)
+        if len(batch) >= size or buffer.empty() or time.monotonic() - first >= within:
+            yield batch
+            batch = []
 
 
 def build(options: WorkerOptions, pseudonymiser: Pseudonymiser) -> Worker:
