@@ -1,4 +1,4 @@
-"""The worker's pipeline without Kafka: ticks on the household topic."""
+"""The worker's pipeline without Kafka: ticks on the household topic, outboxes."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import pytest
 from connectors.department_topics import DepartmentTopics
 from connectors.files import Reject
 from connectors.mapping import Catalog
-from connectors.pipeline import TICK_KEY, Message, Pipeline, Tally, Topics
+from connectors.pipeline import TICK_KEY, Message, Outgoing, Pipeline, Tally, Topics
 from detectors.catalog import load_engine_config
 from engine.identity import Pseudonymiser
 from engine.routing import Tick
 from engine.store import MemoryStore
-from tests.engine.factory import ROOT, wage
+from tests.engine.factory import REGION, ROOT, enrol, event, person, wage
 
 
 @pytest.fixture
@@ -56,3 +56,32 @@ def test_a_tick_that_is_not_a_timestamp_is_a_dead_letter(pipeline: Pipeline, val
     assert dead[0].topic == "t.rejects"
     assert reject.reason_code == "bad_event" and reject.position == 7
     assert tally.rejects["bad_event"] == 1
+
+
+def test_a_failed_step_leaves_its_alerts_to_the_next_step_and_a_new_owner_sends_them_too(
+    pipeline: Pipeline,
+) -> None:
+    head, spouse = person(1), person(2)
+    records = [enrol("H1", [(head, "head"), (spouse, "spouse")])]
+    records += [wage(head, f"2025-0{m}", 3200.0) for m in range(1, 7)]
+    records.append(event("registration.death", "2025-07-03", person=head))
+    partition = pipeline.router.partition_of(REGION)
+
+    def alerts(out: list[Outgoing]) -> list[bytes]:
+        return [o.value for o in out if o.topic == "t.alerts"]
+
+    raised, households = pipeline.decide(partition, records, Tally())
+    assert alerts(raised) and households == ["H1"]
+    # The step stopped before its outbox was emptied (Redis gone, say): the
+    # engine will not raise these alerts again, so the next step sends them.
+    pipeline.forget(partition)
+    again, households = pipeline.decide(partition, [], Tally())
+    assert alerts(again) == alerts(raised) and households == ["H1"]
+    # So does a worker that takes the partition over.
+    successor = Pipeline("app", pipeline.config, pipeline.departments, pipeline.store, 4,
+                         topics=Topics("t."))  # fmt: skip
+    assert alerts(successor.decide(partition, [], Tally())[0]) == alerts(raised)
+    # Once the outbox is emptied, nothing is left to send.
+    pipeline.published({partition: households}, {})
+    pipeline.forget(partition)
+    assert alerts(pipeline.decide(partition, [], Tally())[0]) == []
