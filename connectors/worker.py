@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import faust
 import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.types import TP
+from faust.types import TP, EventT
 
 from connectors.department_topics import DepartmentTopics
 from connectors.mapping import Catalog
@@ -149,7 +149,7 @@ class Worker:
             stream_ack_exceptions=False,
             stream_ack_cancelled_tasks=False,
             producer_acks=-1,
-            producer_linger=0.005,
+            producer_linger=0.0,
             producer_max_batch_size=512 * 1024,
             producer_compression_type="gzip",
             web_enabled=True,
@@ -541,25 +541,65 @@ async def batches(
     stream: faust.StreamT[bytes], size: int, within: float
 ) -> AsyncIterator[list[Message]]:
     """The stream's messages in batches of up to ``size``: a batch goes as soon as
-    nothing more is waiting in the stream's buffer, and at the latest ``within``
-    seconds after its first message.
+    nothing more waits in the stream, and at the latest ``within`` seconds after
+    its first message.
 
     faust's ``take_events`` waits ``within`` for every batch that is not full,
-    once per hop and per arrival time; a backlog fills batches either way.
+    once per hop and per arrival time; a backlog fills batches either way. A
+    task moves the stream's messages into a queue of ``size``, so a batch can
+    stop waiting whether or not another message comes. As with ``take_events``,
+    a message is acknowledged to faust (which commits its offset) only once its
+    batch has been handled.
     """
-    batch: list[Message] = []
-    first = 0.0
-    buffer = stream.channel.queue  # type: ignore[attr-defined]
-    async for event in stream.events():
-        m = event.message
-        batch.append(Message(m.topic, m.partition, m.offset, m.key, m.value))
-        if len(batch) == 1:
-            first = time.monotonic()
-        if buffer.empty():
-            await asyncio.sleep(0)  # (the consumer may be handing over more right now)
-        if len(batch) >= size or buffer.empty() or time.monotonic() - first >= within:
-            yield batch
-            batch = []
+    handed: asyncio.Queue[tuple[Message, EventT]] = asyncio.Queue(maxsize=size)
+    buffered = stream.channel.queue  # type: ignore[attr-defined]  # faust's own, before ours
+
+    async def pump() -> None:
+        stream.enable_acks = False  # (acknowledged below, once handled)
+        async for event in stream.events():
+            m = event.message
+            await handed.put((Message(m.topic, m.partition, m.offset, m.key, m.value), event))
+
+    pumping = asyncio.ensure_future(pump())
+
+    async def next_or(deadline: float | None) -> tuple[Message, EventT] | None:
+        """The next message; None once ``deadline`` (monotonic) has passed or the
+        stream has stopped (the worker is stopping; an error of the stream is raised)."""
+        if not handed.empty():
+            return handed.get_nowait()
+        waiting = asyncio.ensure_future(handed.get())
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        done, _ = await asyncio.wait({waiting, pumping}, timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        if waiting in done:
+            return waiting.result()
+        waiting.cancel()
+        if pumping.done():
+            pumping.result()
+        return None
+
+    try:
+        while True:
+            first = await next_or(None)
+            if first is None:
+                return  # (what was taken is read again from the saved positions)
+            batch, deadline = [first], time.monotonic() + within
+            while len(batch) < size:
+                if handed.empty() and buffered.empty():
+                    await asyncio.sleep(0)  # (the consumer may be handing over more now)
+                    if handed.empty() and buffered.empty():
+                        break
+                taken = await next_or(deadline)
+                if taken is None:
+                    break
+                batch.append(taken)
+            try:
+                yield [message for message, _ in batch]
+            finally:
+                for _, event in batch:
+                    await stream.ack(event)
+    finally:
+        pumping.cancel()
 
 
 def build(options: WorkerOptions, pseudonymiser: Pseudonymiser) -> Worker:
