@@ -151,6 +151,17 @@ def _strptime(text: str, fmt: str) -> dt.datetime:
     pattern = _fixed_width(fmt)
     if pattern is None:
         return dt.datetime.strptime(text, fmt)
+    return _fixed_local(text, fmt).replace(tzinfo=None)
+
+
+# Department files repeat the same few thousand dates and months: each is parsed
+# once (a datetime is immutable, so every row can share it). A value that does
+# not parse raises every time (lru_cache keeps no exceptions).
+@functools.lru_cache(maxsize=8192)
+def _fixed_local(text: str, fmt: str) -> dt.datetime:
+    """``text`` in a format :func:`_fixed_width` has a pattern for, in local time (CST)."""
+    pattern = _fixed_width(fmt)
+    assert pattern is not None
     match = pattern.fullmatch(text)
     if match is None:
         raise ValueError(f"{text!r} is not in format {fmt!r}")
@@ -162,18 +173,26 @@ def _strptime(text: str, fmt: str) -> dt.datetime:
         fields.get("hour", 0),
         fields.get("minute", 0),
         fields.get("second", 0),
+        tzinfo=CST,
     )  # raises ValueError for a day or an hour that does not exist
+
+
+# The contract form of the same few arrival times and dates, asked for on every row.
+_timestamp = functools.lru_cache(maxsize=8192)(timestamp)
 
 
 def _parse_time(value: Any, spec: FieldSpec, column: str) -> dt.datetime:
     text = _text(value, column, "a date")
     for fmt in spec.formats:
+        if _fixed_width(fmt) is not None:
+            try:
+                return _fixed_local(text, fmt)
+            except ValueError:
+                continue
         try:
-            parsed = _strptime(text, fmt)
+            parsed = dt.datetime.strptime(text, fmt)
         except ValueError:
             continue
-        if _fixed_width(fmt) is not None:
-            return parsed.replace(tzinfo=CST)
         # strptime accepts unpadded numbers ("2026-3-5" for %Y-%m-%d); a
         # department's format is exact, so insist the value round-trips.
         if parsed.strftime(fmt) != text and parsed.replace(tzinfo=None).strftime(fmt) != text:
@@ -242,14 +261,14 @@ class RowConverter:
             content[name] = value
         event_time = content.get("event_time")
         if isinstance(event_time, str):  # a month: the event is about that month
-            event_time = _strptime(event_time, "%Y-%m").replace(tzinfo=CST)
+            event_time = _fixed_local(event_time, "%Y-%m")
         if isinstance(event_time, dt.datetime):
-            content["event_time"] = timestamp(event_time)
+            content["event_time"] = _timestamp(event_time)
         natural_key = "|".join(_key_part(content.get(name)) for name in spec.key)
         document = {
             **content,
             "channel": self.layout.channel,
-            "received_at": timestamp(received_at),
+            "received_at": _timestamp(received_at),
             "natural_key": natural_key,
             "event_id": event_id_for(self.department, kind, natural_key),
             "fingerprint": fingerprint_of(content),

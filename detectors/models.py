@@ -218,8 +218,9 @@ class UnusualTrajectory(Detector):
         month: int,
         baseline: HouseholdBaseline,
         changed: bool,
-        series: SeriesScorer,
+        surprise: float,
     ) -> dict[str, float]:
+        """The month's features; ``surprise`` is the SeriesScorer's score of its income."""
         income = float(household_income(state, month))
         recent = sum(household_income(state, m) for m in range(month - 3, month)) / 3
         last_year = household_income(state, month - 12) if known(state, month - 12) else 0
@@ -233,7 +234,7 @@ class UnusualTrajectory(Detector):
             "income_change": 1.0 if changed else 0.0,
             "per_capita_vs_line": min(capita / line, 3.0) / 3.0,
             "medical_vs_income": min(medical / max(recent, line), 2.0) / 2.0,
-            "income_surprise": series.score_one(income, float(month)),
+            "income_surprise": surprise,
         }
 
     def on_month(self, view: View, month: int) -> list[Finding]:
@@ -249,10 +250,10 @@ class UnusualTrajectory(Detector):
             # Learn from the month no record can change any more, never from the
             # month being decided: what is learned is then the same whatever
             # order the departments' records arrived in. Score before learning.
-            x_final = self.features(state, view, final, baseline, False, series)
             final_income = float(household_income(state, final))
+            surprise = series.update(final_income, float(final))  # scored, then learned
+            x_final = self.features(state, view, final, baseline, False, surprise)
             x_final["income_change"] = 1.0 if baseline.learn(final_income) else 0.0
-            series.learn_one(final_income, float(final))
             model.filter.learn_one(x_final)
             for name, value in x_final.items():
                 model.medians[name].update(value)
@@ -265,10 +266,14 @@ class UnusualTrajectory(Detector):
         for m in range(final + 1, month + 1):
             probe.update(household_income(state, m) / max(float(baseline.mean.get()), 100.0))
             changed = changed or bool(probe.drift_detected)
-        x = self.features(state, view, month, baseline, changed, series)
+        income = float(household_income(state, month))
+        x = self.features(
+            state, view, month, baseline, changed, series.score_one(income, float(month))
+        )
+        if model.seen < self.warmup:
+            return []  # no flag before the warm-up, so no score (scoring learns nothing)
         score = model.filter.score_one(x)
-        flagged = model.seen >= self.warmup and model.filter.classify(score)
-        if not flagged:
+        if not model.filter.classify(score):
             return []
         contributions = self._attribution(model, x, score)
         top = sorted(contributions.items(), key=lambda kv: (-kv[1], kv[0]))[: self.top_features]

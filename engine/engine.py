@@ -130,6 +130,8 @@ class Engine:
         """
         self.settings = settings
         self.detectors = list(detectors)
+        # Detectors with models shared by a region's households (checkpointed per region).
+        self.shared = [d for d in self.detectors if getattr(d, "shared", False)]
         self.alerts = alert_maker
         self.store = store
         self.regions: dict[str, RegionSettings] = {r.code: r for r in settings.regions}
@@ -477,18 +479,15 @@ class _Step:
         self.ws.index_remove(region_index(state.region), household)
         self.result.counts["erased"] += 1
 
-    def shared(self) -> list[DetectorLike]:
-        return [d for d in self.engine.detectors if getattr(d, "shared", False)]
-
     def restore_models(self, region: str) -> None:
         """Load the region's shared models once per engine (after a restart, from the store)."""
-        for detector in self.shared():
+        for detector in self.engine.shared:
             if (region, detector.name) not in self.engine.restored:
                 detector.restore(region, self.ws.get(model_key(region, detector.name)))  # type: ignore[attr-defined]
                 self.engine.restored.add((region, detector.name))
 
     def checkpoint_models(self, region: str) -> None:
-        for detector in self.shared():
+        for detector in self.engine.shared:
             self.ws.put(model_key(region, detector.name), detector.checkpoint(region))  # type: ignore[attr-defined]
 
     def region_households(self, region: str) -> list[str]:

@@ -166,9 +166,9 @@ def in_household(member: MemberState, month: int) -> bool:
 
 
 # Figures of households whose records cannot change for a while (a month decision
-# runs every detector over one state): id(state) -> month -> income, and
+# runs every detector over one state): id(state) -> income by window slot, and
 # id(state) -> month -> people at the month's end (filled as asked).
-_FIXED: dict[int, dict[int, int]] = {}
+_FIXED: dict[int, list[int]] = {}
 _PEOPLE: dict[int, dict[int, int]] = {}
 
 
@@ -195,13 +195,16 @@ def household_income(state: HouseholdState, month: int) -> int:
     """
     fixed = _FIXED.get(id(state)) if _FIXED else None
     if fixed is not None:
-        return fixed.get(month, 0)
+        slot = month - state.base_month
+        return fixed[slot] if 0 <= slot < len(fixed) else 0
     return _household_income(state, month)
 
 
-def _incomes(state: HouseholdState) -> dict[int, int]:
-    """Every month's :func:`household_income` at once (months not listed: 0)."""
-    base, totals = state.base_month, dict[int, int]()
+def _incomes(state: HouseholdState) -> list[int]:
+    """Every month's :func:`household_income` at once, by slot of the window
+    (``base_month`` first; months beyond the list: 0)."""
+    base = state.base_month
+    totals = [0] * max((len(s) for m in state.members for s in (m.wages, m.transfers)), default=0)
     for m in state.members:
         # The months in_household holds for: from the month joined to the month
         # before leaving (left is the first day away) and the month of death.
@@ -213,7 +216,7 @@ def _incomes(state: HouseholdState) -> dict[int, int]:
             last = min(last, month_of_day(m.died))
         for series in (m.wages, m.transfers):
             for slot in range(max(0, first - base), min(len(series), last - base + 1)):
-                totals[base + slot] = totals.get(base + slot, 0) + series[slot]
+                totals[slot] += series[slot]
     return totals
 
 

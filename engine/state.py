@@ -15,6 +15,8 @@ Amounts are whole yuan (ints pack small); days and months are indexes from
 
 from __future__ import annotations
 
+import operator
+
 import msgspec
 
 STATE_VERSION = 1
@@ -120,10 +122,16 @@ class StateError(ValueError):
 
 def encode_state(state: HouseholdState) -> bytes:
     """The blob; lists whose order is only the order records arrived in are sorted first."""
-    state.members.sort(key=lambda m: m.position)
-    state.ledger.sort(key=lambda e: (e.month, e.source, e.position, e.key))
-    state.alerts.sort(key=lambda a: (a.month, a.alert_id))
+    state.members.sort(key=_by_position)
+    state.ledger.sort(key=_ledger_order)
+    state.alerts.sort(key=_alert_order)
     return _encoder.encode(state)
+
+
+# Sort keys of encode_state, which every household saved goes through.
+_by_position = operator.attrgetter("position")
+_ledger_order = operator.attrgetter("month", "source", "position", "key")
+_alert_order = operator.attrgetter("month", "alert_id")
 
 
 def decode_state(blob: bytes) -> HouseholdState:

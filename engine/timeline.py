@@ -8,6 +8,7 @@ few bytes, compare and subtract without parsing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from engine.events import CST, instant
 
@@ -38,8 +39,15 @@ def day_index(moment: dt.datetime | str) -> int:
     (1, 1)
     """
     if isinstance(moment, str):
-        moment = instant(moment)
+        return _day_of_timestamp(moment)
     return moment.astimezone(CST).date().toordinal() - _EPOCH_DAY
+
+
+# Records carry the same few thousand timestamps (a file's arrival time, dates),
+# and the engine asks for their day several times per record.
+@functools.lru_cache(maxsize=8192)
+def _day_of_timestamp(moment: str) -> int:
+    return instant(moment).astimezone(CST).date().toordinal() - _EPOCH_DAY
 
 
 def day_date(index: int) -> dt.date:
