@@ -72,7 +72,7 @@ class WorkerOptions:
     partitions: int = 8  # of events.by_household (checked against the broker at start)
     backfill_until: str | None = None
     batch_size: int = 2000
-    batch_within: float = 0.05  # seconds a batch waits to fill (what a quiet record waits)
+    batch_within: float = 0.05  # the longest a batch waits to fill (see batches())
     session_timeout: float = 30.0
     web_port: int = 6066
     reload_every: float = 5.0  # seconds between looks at the config files
