@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("throughput.md", "scale.md", "quality.md", "nab.md")  # throughput.md: latency too
+SECTIONS = ("throughput.md", "profile.md", "scale.md", "quality.md", "nab.md")  # + latency
 
 INTRO = """# Benchmarks
 
