@@ -73,7 +73,7 @@ def connections(bootstrap: str, redis_url: str) -> tuple[KafkaConnection, RedisC
 @click.option("--web-port", type=click.IntRange(1, 65535), default=6066, show_default=True,
               help="Port of /health and /metrics (on 127.0.0.1).")  # fmt: skip
 @click.option("--batch-wait", type=click.FloatRange(0.001, 10), default=0.05, show_default=True,
-              help="Longest wait for a batch to fill (it goes once nothing waits).")  # fmt: skip
+              help="Seconds a batch waits to fill before it is handled anyway.")  # fmt: skip
 @click.option("--settle-after", type=click.FloatRange(0, 86400), default=60.0, show_default=True,
               help="Idle seconds before deciding what is due (0: at the next record).")  # fmt: skip
 @click.option("--reload-every", type=click.FloatRange(0.5, 3600), default=5.0, show_default=True,

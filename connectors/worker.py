@@ -26,7 +26,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +72,7 @@ class WorkerOptions:
     partitions: int = 8  # of events.by_household (checked against the broker at start)
     backfill_until: str | None = None
     batch_size: int = 2000
-    batch_within: float = 0.05  # the longest a batch waits to fill (see batches())
+    batch_within: float = 0.05  # seconds a batch waits to fill (what a quiet record waits)
     session_timeout: float = 30.0
     web_port: int = 6066
     reload_every: float = 5.0  # seconds between looks at the config files
@@ -226,8 +226,8 @@ class Worker:
     # --- the agents -----------------------------------------------------------------
 
     async def normalise_agent(self, stream: faust.StreamT[bytes]) -> None:
-        async for batch in batches(stream, self.options.batch_size, self.options.batch_within):
-            await self.normalise(batch)
+        async for batch in stream.take_events(self.options.batch_size, self.options.batch_within):
+            await self.normalise(_messages(batch))
 
     async def normalise(self, messages: list[Message]) -> None:
         """Department messages to the household topic, in arrival order across partitions.
@@ -371,8 +371,8 @@ class Worker:
             await self.normalise([])
 
     async def decide_agent(self, stream: faust.StreamT[bytes]) -> None:
-        async for batch in batches(stream, self.options.batch_size, self.options.batch_within):
-            await self.decide(batch)
+        async for batch in stream.take_events(self.options.batch_size, self.options.batch_within):
+            await self.decide(_messages(batch))
 
     async def decide(self, messages: list[Message]) -> None:
         self.last_input = time.monotonic()
@@ -537,69 +537,12 @@ class Worker:
         return self.app.web.bytes(payload, content_type=content_type)
 
 
-async def batches(
-    stream: faust.StreamT[bytes], size: int, within: float
-) -> AsyncIterator[list[Message]]:
-    """The stream's messages in batches of up to ``size``: a batch goes as soon as
-    nothing more waits in the stream, and at the latest ``within`` seconds after
-    its first message.
-
-    faust's ``take_events`` waits ``within`` for every batch that is not full,
-    once per hop and per arrival time; a backlog fills batches either way. A
-    task moves the stream's messages into a queue of ``size``, so a batch can
-    stop waiting whether or not another message comes. As with ``take_events``,
-    a message is acknowledged to faust (which commits its offset) only once its
-    batch has been handled.
-    """
-    handed: asyncio.Queue[tuple[Message, EventT]] = asyncio.Queue(maxsize=size)
-    buffered = stream.channel.queue  # type: ignore[attr-defined]  # faust's own, before ours
-
-    async def pump() -> None:
-        stream.enable_acks = False  # (acknowledged below, once handled)
-        async for event in stream.events():
-            m = event.message
-            await handed.put((Message(m.topic, m.partition, m.offset, m.key, m.value), event))
-
-    pumping = asyncio.ensure_future(pump())
-
-    async def next_or(deadline: float | None) -> tuple[Message, EventT] | None:
-        """The next message; None once ``deadline`` (monotonic) has passed or the
-        stream has stopped (the worker is stopping; an error of the stream is raised)."""
-        if not handed.empty():
-            return handed.get_nowait()
-        waiting = asyncio.ensure_future(handed.get())
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        done, _ = await asyncio.wait({waiting, pumping}, timeout=timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-        if waiting in done:
-            return waiting.result()
-        waiting.cancel()
-        if pumping.done():
-            pumping.result()
-        return None
-
-    try:
-        while True:
-            first = await next_or(None)
-            if first is None:
-                return  # (what was taken is read again from the saved positions)
-            batch, deadline = [first], time.monotonic() + within
-            while len(batch) < size:
-                if handed.empty() and buffered.empty():
-                    await asyncio.sleep(0)  # (the consumer may be handing over more now)
-                    if handed.empty() and buffered.empty():
-                        break
-                taken = await next_or(deadline)
-                if taken is None:
-                    break
-                batch.append(taken)
-            try:
-                yield [message for message, _ in batch]
-            finally:
-                for _, event in batch:
-                    await stream.ack(event)
-    finally:
-        pumping.cancel()
+def _messages(batch: Sequence[EventT]) -> list[Message]:
+    out = []
+    for event in batch:
+        m = event.message
+        out.append(Message(m.topic, m.partition, m.offset, m.key, m.value))
+    return out
 
 
 def build(options: WorkerOptions, pseudonymiser: Pseudonymiser) -> Worker:
