@@ -36,17 +36,25 @@ class PersonIndex(msgspec.Struct, array_like=True):
         self.facts.sort()
         return True
 
-    def household_at(self, day: int) -> str | None:
-        """The household the person belongs to on ``day``, if any."""
+    def as_of(self, day: int) -> tuple[str | None, str | None]:
+        """On ``day``: the household the person belongs to, and the one they last
+        left (on or before that day); None where there is none."""
         current: str | None = None
+        left: str | None = None
         for fact in self.facts:
             if fact.day > day:
                 break
             if fact.kind == JOIN:
                 current = fact.household
-            elif fact.household == current:
-                current = None
-        return current
+            else:
+                left = fact.household
+                if fact.household == current:
+                    current = None
+        return current, left
+
+    def household_at(self, day: int) -> str | None:
+        """The household the person belongs to on ``day``, if any."""
+        return self.as_of(day)[0]
 
     def joined_after(self, day: int, horizon_days: int) -> str | None:
         """The household the person joins within ``horizon_days`` after ``day``.
@@ -65,13 +73,7 @@ class PersonIndex(msgspec.Struct, array_like=True):
 
     def left_before(self, day: int) -> str | None:
         """The household the person last left on or before ``day`` (None: never left one)."""
-        left: str | None = None
-        for fact in self.facts:
-            if fact.day > day:
-                break
-            if fact.kind == LEAVE:
-                left = fact.household
-        return left
+        return self.as_of(day)[1]
 
     def households(self) -> list[str]:
         return sorted({f.household for f in self.facts if f.kind == JOIN})
