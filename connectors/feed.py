@@ -109,10 +109,17 @@ class Feeder:
         ]
 
     def behind(self, store: Store, app: str) -> int:
-        """Messages the worker has not finished (by its saved positions)."""
+        """Messages the worker has not finished (by its saved positions).
+
+        The saved positions are read before the ends: a saved position implies
+        that what it caused is already on its topic, so ends read afterwards
+        count those messages too. Read the other way round, a record forwarded
+        between the two reads was counted neither as sent nor as unfinished,
+        and a wait could end with it still in flight.
+        """
         tps = self.partitions()
-        ends = self.consumer.end_offsets(tps)
         saved = store.get_many([position_key(app, tp.topic, tp.partition) for tp in tps])
+        ends = self.consumer.end_offsets(tps)
         return sum(
             max(0, ends[tp] - (int(s) if s is not None else 0))
             for tp, s in zip(tps, saved, strict=True)
