@@ -129,6 +129,8 @@ class Worker:
         self.routed = True  # records sent on since the household topic was last all decided
         self.decided = asyncio.Event()  # set when this worker has decided a batch
         self.saved_positions: dict[str, bytes] = {}  # of department partitions, last saved
+        self.decided_to: dict[TP, int] = {}  # next offset to decide, per household partition
+        self.positioned = asyncio.Event()  # set once an assignment's resume points are known
         self.offsets: AIOKafkaConsumer | None = None  # asks the broker for end offsets
         self.last_input = time.monotonic()
         self.unsettled: set[int] = set()  # partitions with records since they last settled
@@ -327,14 +329,16 @@ class Worker:
     async def household_topic_decided(self) -> bool:
         """Whether every partition of the household topic is decided to its end."""
         tps = [TP(self.topics.events, p) for p in range(self.options.partitions)]
-        ends = await self.ends_of(tps)
         names = [(tp.topic, tp.partition) for tp in tps]
         # A look, not a step: off the engine thread, and a failure only means "not yet".
+        # Positions before ends: a saved position implies what it forwarded is on
+        # the topic, so the ends read afterwards count it.
         try:
             loop = asyncio.get_running_loop()
             saved = await loop.run_in_executor(None, self.pipeline.positions, names)
         except STORE_ERRORS:
             return False
+        ends = await self.ends_of(tps)
         return all(saved.get((tp.topic, tp.partition), 0) >= end for tp, end in ends.items())
 
     def hold_back(self) -> None:
@@ -425,6 +429,7 @@ class Worker:
         await self.in_thread(
             "positions", lambda: self.pipeline.published(cleared, self.pipeline.offsets(done))
         )
+        self.decided_to.update({TP(t, p): offset for (t, p), offset in done.items()})
         self.decided.set()
         self.metrics.count(tally)
 
@@ -436,17 +441,20 @@ class Worker:
         ours = sorted((tp.topic, tp.partition) for tp in new)
         saved = await self.in_thread("positions", lambda: self.pipeline.positions(ours))
         read = await self.in_thread("positions", lambda: self.pipeline.positions(ours, read_key))
-        # A department partition with no saved position is read from its beginning
-        # (nothing of it was done), and the arrival order must know where that is.
-        fresh = [TP(t, p) for t, p in ours if t in self.department_names and (t, p) not in saved]
+        # A partition with no saved position is read from its beginning (nothing
+        # of it was done), and the arrival order must know where that is.
+        fresh = [TP(t, p) for t, p in ours if (t, p) not in saved]
         starts = dict(saved)
         if fresh:
             earliest = await app.consumer.earliest_offsets(*fresh)
             starts |= {(tp.topic, tp.partition): offset for tp, offset in earliest.items()}
         for (topic, partition), offset in sorted(starts.items()):
-            await app.consumer.seek(TP(topic, partition), offset)
             if topic in self.department_names:
                 self.pipeline.order.start((topic, partition), offset, read.get((topic, partition)))
+            else:
+                self.decided_to[TP(topic, partition)] = offset
+        self.positioned.set()
+        await self.seek_to_resume_points(new)
         log.info("assigned %d partitions (%d new, %d resumed from saved positions)",
                  len(assigned), len(new), len(saved))  # fmt: skip
         for tp in sorted(new):
@@ -456,13 +464,51 @@ class Worker:
         self.metrics.assigned.set(len(assigned))
 
     async def on_revoked(self, app: faust.App, revoked: set[TP], **_: Any) -> None:
+        self.positioned.clear()
         self.owned -= set(revoked)
         self.paused -= set(revoked)
         for tp in revoked:
+            self.decided_to.pop(tp, None)
             if tp.topic == self.topics.events:
                 self.pipeline.forget(tp.partition)
             elif tp.topic in self.department_names:  # what it held is read again by its new owner
                 self.pipeline.order.forget((tp.topic, tp.partition))
+
+    def resume_points(self) -> dict[TP, int]:
+        """The next offset each agent needs, per partition this worker holds: the
+        normaliser's next read, the decide step's next message."""
+        read = {TP(t, p): offset for (t, p), offset in self.pipeline.order.next_read.items()}
+        return {tp: o for tp, o in (read | self.decided_to).items() if tp in self.owned}
+
+    async def seek_to_resume_points(self, tps: set[TP] | None = None) -> None:
+        """Where the consumer goes on from: the worker's own positions (all of
+        them, or those of ``tps``)."""
+        consumer = self.app.consumer
+        for tp, offset in sorted(self.resume_points().items()):
+            if tps is None or tp in tps:
+                await consumer.seek(tp, offset)
+
+    def own_the_seeks(self) -> None:
+        """Make faust's consumer go on from the worker's positions after a rebalance.
+
+        When a rebalance is over, faust seeks every assigned partition to the
+        group's committed offsets (``Consumer.perform_seek``), and again if it
+        fetches while its flow is stopped. Those offsets are what faust's streams
+        acknowledged: records held in the arrival order count as done there, and
+        so do messages the streams skipped during the rebalance. Going on from
+        them lost those records, and the worker waited for them for ever. The
+        committed offsets mean nothing to the worker (its positions are in
+        Redis), so faust's seek goes to the worker's own.
+        """
+        self.app.consumer.perform_seek = self.seek_after_rebalance  # type: ignore[method-assign]
+
+    async def seek_after_rebalance(self) -> None:
+        # faust's recovery may get here before on_assigned has read the positions.
+        try:
+            await asyncio.wait_for(self.positioned.wait(), self.options.session_timeout)
+        except TimeoutError:
+            log.warning("seeking before this assignment's saved positions were read")
+        await self.seek_to_resume_points()
 
     async def drain_outbox(self, partition: int) -> None:
         """Publish what a previous owner recorded and may not have published."""
@@ -553,10 +599,12 @@ def run(options: WorkerOptions, pseudonymiser: Pseudonymiser, loglevel: str = "i
     """Run until SIGTERM or Ctrl-C (faust's worker handles both and stops cleanly)."""
     worker = build(options, pseudonymiser)
     log_config_dict = log_config(loglevel)
-    faust.Worker(
+    runner = faust.Worker(
         worker.app,
         loglevel=loglevel,
         logging_config=log_config_dict,
         override_logging=True,
         quiet=True,
-    ).execute_from_commandline()
+    )
+    worker.own_the_seeks()  # (the consumer is made here, on the loop faust.Worker set up)
+    runner.execute_from_commandline()

@@ -152,3 +152,55 @@ def test_two_workers_one_killed_and_the_end_is_one_clean_pass(
         f"({feeder.lines / elapsed:.0f} lines/s); {len(published)} alert messages, "
         f"record-to-alert p50 {percentile(waits, 0.5):.2f} s, p99 {percentile(waits, 0.99):.2f} s"
     )
+
+
+@pytest.mark.timeout(600)
+def test_a_worker_that_joins_and_leaves_in_mid_backlog_loses_nothing(
+    world: Path, deployment: Deployment, tmp_path: Path
+) -> None:
+    """A second worker joins while the first works through a backlog, then stops.
+
+    Each rebalance hands the partitions over and back. The consumer must go on
+    from the worker's saved positions (its first record still held), not from
+    the group's committed offsets: faust commits what the reader has taken, held
+    records included, so resuming there lost them and the worker waited for
+    them for ever, read to the end with records held.
+    """
+    feeder = Feeder(deployment.bootstrap, deployment.topics, CATALOG, PSEUDONYMISER, DEPARTMENTS)
+    for step in arrivals(plan_deliveries(world / "departments")):
+        feeder.send(step)
+    store = deployment.store()
+    first = WorkerProcess(deployment, tmp_path, name="first")
+    second = WorkerProcess(deployment, tmp_path, name="second")
+    try:
+        first.start()
+        first.wait_until_serving()
+        total = feeder.behind(store, deployment.app)
+        deadline = time.monotonic() + 120
+        while feeder.behind(store, deployment.app) > total * 9 // 10:
+            assert time.monotonic() < deadline and first.alive(), first.log_text()[-3000:]
+            time.sleep(0.05)
+        second.start()
+        second.wait_until_serving()
+        wait_for_split([first, second], deployment.events_partitions)
+        assert second.stop() == 0, second.log_text()[-3000:]
+        left = feeder.behind(store, deployment.app)
+        feeder.wait(store, deployment.app, timeout=240, alive=first.alive)
+        assert first.stop() == 0, first.log_text()[-3000:]
+        feeder.close()
+    finally:
+        for worker in (first, second):
+            if worker.alive():
+                worker.kill()
+
+    assert left > 0, "the backlog was done before the second worker left"
+    # The first worker was given partitions three times: alone, shared, alone again.
+    assignments = re.findall(r"assigned (\d+) partitions", first.log_text())
+    assert len(assignments) >= 3, assignments
+
+    clean, reference = reference_pass(plan_deliveries(world / "departments"), deployment)
+    expected = household_states(dict(clean.values))
+    got = states_in(store, sorted(expected))
+    assert got == expected, state_differences(got, expected)
+    alerts = alerts_of(read_topic(deployment.bootstrap, deployment.topics.alerts))
+    assert standing([a for _, a in alerts]) == standing(reference.alerts)
