@@ -198,10 +198,12 @@ class Pipeline:
         """
         dead: list[Outgoing] = []
         for message in messages:
+            tp = (message.topic, message.partition)
+            if message.offset < self.order.next_read.get(tp, 0):
+                continue  # read already: fetched twice (a partition fetched again after a stall)
             item = self.read(message)
             department = message.topic.removeprefix(self.departments.prefix)
             tally.records_in[department] += 1
-            tp = (message.topic, message.partition)
             if isinstance(item, Reject):
                 tally.rejects[item.reason_code] += 1
                 if not self.order.read_again(tp, message.offset):

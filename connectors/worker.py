@@ -61,6 +61,7 @@ STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingErro
 MAX_BACKOFF = 15.0
 HEALTH_PING_SECONDS = 2.0
 RELEASE_EVERY = 0.05  # seconds between looks at held records when nothing wakes them
+QUIET_PARTITION = 15.0  # seconds a partition with records to read may bring none before a re-fetch
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class Worker:
         self.saved_positions: dict[str, bytes] = {}  # of department partitions, last saved
         self.decided_to: dict[TP, int] = {}  # next offset to decide, per household partition
         self.positioned = asyncio.Event()  # set once an assignment's resume points are known
+        self.last_seen: dict[TP, float] = {}  # when a message of each partition last came
         self.offsets: AIOKafkaConsumer | None = None  # asks the broker for end offsets
         self.last_input = time.monotonic()
         self.unsettled: set[int] = set()  # partitions with records since they last settled
@@ -229,7 +231,7 @@ class Worker:
 
     async def normalise_agent(self, stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(self.options.batch_size, self.options.batch_within):
-            await self.normalise(_messages(batch))
+            await self.normalise(self.seen(_messages(batch)))
 
     async def normalise(self, messages: list[Message]) -> None:
         """Department messages to the household topic, in arrival order across partitions.
@@ -346,12 +348,13 @@ class Worker:
         held = self.pipeline.order.held()
         self.metrics.held.set(len(self.pipeline.order))
         ahead = {TP(t, p) for (t, p), n in held.items() if n >= self.options.batch_size}
+        ahead &= self.owned  # (a paused partition this worker does not hold is never resumed)
         consumer = self.app.consumer
         if ahead - self.paused:
             consumer.pause_partitions(ahead - self.paused)
         if self.paused - ahead:
             consumer.resume_partitions(self.paused - ahead)
-        self.paused = ahead & self.owned
+        self.paused = ahead
 
     async def release_held(self) -> None:
         """Send held records on when no new message comes to do it: once the
@@ -364,6 +367,7 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.decided.wait(), RELEASE_EVERY)
             self.decided.clear()
+            await self.fetch_quiet_partitions()
             upcoming = order.next_arrival()
             if upcoming is None or self.reading.locked():
                 continue
@@ -374,11 +378,59 @@ class Worker:
                 continue  # waiting for the household topic to be decided
             await self.normalise([])
 
+    async def fetch_quiet_partitions(self) -> None:
+        """Fetch again, from the worker's own position, a partition that has brought
+        nothing for a while though it has records left and its agent is idle.
+
+        A safety net: the consumer has been seen to stop delivering a partition after
+        rebalances in quick succession (records fetched, then dropped by faust's
+        stream, or a pause that outlived the assignment it was made in).
+        """
+        now = time.monotonic()
+        quiet = [
+            tp
+            for tp in self.owned - self.paused
+            if now - self.last_seen.setdefault(tp, now) > QUIET_PARTITION
+        ]
+        if not quiet or self.reading.locked() or self.deciding.locked():
+            return
+        points = self.resume_points()
+        try:
+            ends = await self.ends_of([tp for tp in quiet if tp in points])
+        except Exception:
+            return  # (the broker does not answer now: the next look asks again)
+        stuck = {tp: points[tp] for tp, end in ends.items() if end > points[tp]}
+        for tp in stuck:
+            self.last_seen[tp] = now
+        if not stuck:
+            return
+        names = ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(stuck))
+        log.warning("%d partitions brought nothing for %.0f s though they have records left; "
+                    "fetching them again from the worker's positions: %s",
+                    len(stuck), QUIET_PARTITION, names)  # fmt: skip
+        self.app.consumer.resume_partitions(set(stuck))
+        for tp, offset in sorted(stuck.items()):
+            await self.app.consumer.seek(tp, offset)
+
+    def seen(self, messages: Sequence[Message]) -> list[Message]:
+        """The messages of partitions this worker holds, noted as seen; a batch taken
+        before a rebalance may hold others, which their new owner reads again."""
+        now = time.monotonic()
+        kept = []
+        for m in messages:
+            tp = TP(m.topic, m.partition)
+            if tp in self.owned:
+                self.last_seen[tp] = now
+                kept.append(m)
+        return kept
+
     async def decide_agent(self, stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(self.options.batch_size, self.options.batch_within):
-            await self.decide(_messages(batch))
+            await self.decide(self.seen(_messages(batch)))
 
     async def decide(self, messages: list[Message]) -> None:
+        if not messages:
+            return
         self.last_input = time.monotonic()
         started = time.perf_counter()
         shares: dict[int, list[Message]] = {}
@@ -469,6 +521,7 @@ class Worker:
         self.paused -= set(revoked)
         for tp in revoked:
             self.decided_to.pop(tp, None)
+            self.last_seen.pop(tp, None)
             if tp.topic == self.topics.events:
                 self.pipeline.forget(tp.partition)
             elif tp.topic in self.department_names:  # what it held is read again by its new owner

@@ -85,3 +85,18 @@ def test_a_failed_step_leaves_its_alerts_to_the_next_step_and_a_new_owner_sends_
     pipeline.published({partition: households}, {})
     pipeline.forget(partition)
     assert alerts(pipeline.decide(partition, [], Tally())[0]) == []
+
+
+def test_a_department_message_fetched_twice_is_taken_once(pipeline: Pipeline) -> None:
+    """A partition fetched again from the worker's position (after a quiet spell, or a
+    batch taken across a rebalance) hands over records already read: they are skipped,
+    so a reject is not a dead letter twice and an event is not held twice."""
+    topic = "t.dept.human_resources"
+    first = [Message(topic, 1, offset, None, b"not a line message") for offset in (4, 5)]
+    tally = Tally()
+    assert len(pipeline.take(first, tally)) == 2
+    again = [Message(topic, 1, offset, None, b"not a line message") for offset in (4, 5, 6)]
+    dead = pipeline.take(again, tally)
+    assert [msgspec.json.decode(d.value, type=Reject).position for d in dead] == [6]
+    assert sum(tally.records_in.values()) == 3
+    assert pipeline.order.next_read[(topic, 1)] == 7
