@@ -133,6 +133,7 @@ class Worker:
         self.decided_to: dict[TP, int] = {}  # next offset to decide, per household partition
         self.positioned = asyncio.Event()  # set once an assignment's resume points are known
         self.last_seen: dict[TP, float] = {}  # when a message of each partition last came
+        self.stepped = time.monotonic()  # when a call on the engine thread last ended
         self.offsets: AIOKafkaConsumer | None = None  # asks the broker for end offsets
         self.last_input = time.monotonic()
         self.unsettled: set[int] = set()  # partitions with records since they last settled
@@ -189,6 +190,7 @@ class Worker:
             try:
                 value = await loop.run_in_executor(self.thread, call)
             except STORE_ERRORS as exc:
+                self.stepped = time.monotonic()
                 self.store_ok = False
                 self.metrics.store_errors.inc()
                 log.warning(
@@ -201,6 +203,7 @@ class Worker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
+            self.stepped = time.monotonic()
             if not self.store_ok:
                 log.info("redis answers again; resuming")
             self.store_ok = True
@@ -380,7 +383,7 @@ class Worker:
 
     async def fetch_quiet_partitions(self) -> None:
         """Fetch again, from the worker's own position, a partition that has brought
-        nothing for a while though it has records left and its agent is idle.
+        nothing for a while though it has records left, while the worker was idle.
 
         A safety net: the consumer has been seen to stop delivering a partition after
         rebalances in quick succession (records fetched, then dropped by faust's
@@ -390,7 +393,7 @@ class Worker:
         quiet = [
             tp
             for tp in self.owned - self.paused
-            if now - self.last_seen.setdefault(tp, now) > QUIET_PARTITION
+            if now - max(self.last_seen.setdefault(tp, now), self.stepped) > QUIET_PARTITION
         ]
         if not quiet or self.reading.locked() or self.deciding.locked():
             return
@@ -409,8 +412,8 @@ class Worker:
                     "fetching them again from the worker's positions: %s",
                     len(stuck), QUIET_PARTITION, names)  # fmt: skip
         self.app.consumer.resume_partitions(set(stuck))
-        for tp, offset in sorted(stuck.items()):
-            await self.app.consumer.seek(tp, offset)
+        # In the consumer's own thread: a seek from this one races its fetcher.
+        await self.app.consumer.seek_wait(stuck)
 
     def seen(self, messages: Sequence[Message]) -> list[Message]:
         """The messages of partitions this worker holds, noted as seen; a batch taken
