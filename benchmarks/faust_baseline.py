@@ -168,33 +168,33 @@ def build_app(args: argparse.Namespace) -> faust.App:
     async def check(stream: faust.StreamT[bytes]) -> None:
         async for value in stream:
             message = stream.current_event.message  # type: ignore[union-attr]
-            item = departments.decode(message.topic, message.partition, message.offset, value)
-            if isinstance(item, Reject):
-                await rejects.send(key=None, value=ev.encode(item))
-                continue
-            if isinstance(item, ev.RosterEnrolled):
-                for member in item.members:
-                    household_of[member.person] = item.household
-            elif isinstance(item, ev.RosterMemberAdded):
-                household_of[item.person] = item.household
-            household = getattr(item, "household", None) or household_of.get(
-                getattr(item, "person", "")
-            )
-            if household is None:  # an end-of-batch, or a person not enrolled (yet)
-                continue
-            key = f"{prefix}hh:{household}"
-            blob = await store.get(key)
-            if blob is None:
-                if not isinstance(item, ev.RosterEnrolled):
+            for item in departments.decode(message.topic, message.partition, message.offset, value):
+                if isinstance(item, Reject):
+                    await rejects.send(key=None, value=ev.encode(item))
                     continue
-                state = rules.new_household(item)
-            else:
-                state = orjson.loads(blob)
-            found = rules.apply(state, item)
-            await store.set(key, orjson.dumps(state))
-            for alert in found:
-                alert["household"] = household
-                await alerts.send(key=household.encode(), value=orjson.dumps(alert))
+                if isinstance(item, ev.RosterEnrolled):
+                    for member in item.members:
+                        household_of[member.person] = item.household
+                elif isinstance(item, ev.RosterMemberAdded):
+                    household_of[item.person] = item.household
+                household = getattr(item, "household", None) or household_of.get(
+                    getattr(item, "person", "")
+                )
+                if household is None:  # an end-of-batch, or a person not enrolled (yet)
+                    continue
+                key = f"{prefix}hh:{household}"
+                blob = await store.get(key)
+                if blob is None:
+                    if not isinstance(item, ev.RosterEnrolled):
+                        continue
+                    state = rules.new_household(item)
+                else:
+                    state = orjson.loads(blob)
+                found = rules.apply(state, item)
+                await store.set(key, orjson.dumps(state))
+                for alert in found:
+                    alert["household"] = household
+                    await alerts.send(key=household.encode(), value=orjson.dumps(alert))
 
     return app
 

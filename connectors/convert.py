@@ -1,5 +1,8 @@
 """Turn one raw row into one typed event, or say exactly why not.
 
+For a row of monthly income that is rejected, :meth:`RowConverter.unreadable`
+says what it still can: whose month it was (a ``record.unreadable`` event).
+
 The only place where raw ID numbers are read: :class:`RowConverter` validates
 them and keeps only the pseudonym. Rejection reasons name the column and the
 problem, never the raw value of an ID number or an amount.
@@ -13,7 +16,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 
@@ -22,6 +25,8 @@ from engine.events import (
     CST,
     EVENT_TYPES,
     Event,
+    IncomeKind,
+    RecordUnreadable,
     event_id_for,
     fingerprint_of,
     timestamp,
@@ -35,6 +40,7 @@ _TRUE = frozenset({"1", "true", "t", "y", "yes", "是"})
 _FALSE = frozenset({"0", "false", "f", "n", "no", "否"})
 _MISSING = object()
 _MAX_DIGITS = 15  # no amount or count in any department's data has more integer digits
+_INCOME_KINDS = frozenset(get_args(IncomeKind))
 _QUOTABLE = re.compile(r"^[^0-9]*(?:[0-9]{1,6}[^0-9]+)*[0-9]{0,6}$")
 
 
@@ -265,6 +271,73 @@ class RowConverter:
         if isinstance(event_time, dt.datetime):
             content["event_time"] = _timestamp(event_time)
         natural_key = "|".join(_key_part(content.get(name)) for name in spec.key)
+        try:
+            return self._event(content, natural_key, received_at, source)
+        except msgspec.ValidationError as exc:
+            raise RowRejected(
+                "invalid_event", f"record does not make a valid {kind}: {exc}"
+            ) from None
+
+    def unreadable(
+        self, row: Mapping[str, Any], reason: str, received_at: dt.datetime, source: str
+    ) -> RecordUnreadable | None:
+        """What a rejected row of monthly income still says: whose month it was.
+
+        None unless the row's own ID number is valid and its own month readable
+        (nothing is guessed: not a check digit, not the month of its file), and
+        unless it is a row of income. The region is the row's own, or else the
+        person's region of registration (it only routes the record).
+        """
+        try:
+            kinds = [self.kind_of(row)]
+            record_kind: str | None = kinds[0]
+        except RowRejected:  # its record type is unreadable: what a row like it may be
+            kinds = [
+                kind
+                for kind, fields in self._fields.items()
+                if "person" in fields
+                and "month" in fields
+                and lookup(row, fields["month"].column) is not _MISSING
+            ]
+            record_kind = kinds[0] if len(kinds) == 1 else None
+        if not kinds or any(kind not in _INCOME_KINDS for kind in kinds):
+            return None
+        fields = self._fields[kinds[0]]
+        try:
+            person = self._field(row, fields["person"])
+            month = self._field(row, fields["month"])
+        except RowRejected:
+            return None
+        if person is None or month is None:
+            return None
+        try:
+            region = self._field(row, fields["region"]) if "region" in fields else None
+        except RowRejected:
+            region = None
+        content: dict[str, Any] = {
+            "kind": "record.unreadable",
+            "department": self.department,
+            "event_time": _timestamp(_fixed_local(month, "%Y-%m")),
+            "region": region or str(lookup(row, fields["person"].column)).strip()[:6],
+            "person": person,
+            "month": month,
+            "reason": reason,
+        }
+        if record_kind is not None:
+            content["record_kind"] = record_kind
+        natural_key = f"{person}|{month}|{record_kind or ''}"
+        try:
+            event = self._event(content, natural_key, received_at, source)
+        except msgspec.ValidationError:  # (a reason code that is not one)
+            return None
+        assert isinstance(event, RecordUnreadable)
+        return event
+
+    def _event(
+        self, content: dict[str, Any], natural_key: str, received_at: dt.datetime, source: str
+    ) -> Event:
+        """The typed event of a record's content: its id, fingerprint and delivery."""
+        kind = content["kind"]
         document = {
             **content,
             "channel": self.layout.channel,
@@ -274,12 +347,7 @@ class RowConverter:
             "fingerprint": fingerprint_of(content),
             "source": source,
         }
-        try:
-            return msgspec.convert(document, EVENT_TYPES[kind], dec_hook=dec_hook)  # type: ignore[no-any-return]
-        except msgspec.ValidationError as exc:
-            raise RowRejected(
-                "invalid_event", f"record does not make a valid {kind}: {exc}"
-            ) from None
+        return msgspec.convert(document, EVENT_TYPES[kind], dec_hook=dec_hook)  # type: ignore[no-any-return]
 
     def _field(self, row: Mapping[str, Any], field: FieldSpec) -> Any:
         raw = lookup(row, field.column)

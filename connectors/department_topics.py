@@ -2,8 +2,9 @@
 
 What `lifeline ingest` (connectors/kafka_ingest.py) puts on ``dept.<department>``
 comes back here: the same :class:`~connectors.files.LineNormaliser` as the file
-path validates and pseudonymises it. A reject names its topic, partition and
-offset, so a dead-letter topic can say where each came from.
+path validates and pseudonymises it, into the same items (a rejected row of
+income is followed by what it still says). A reject names its topic,
+partition and offset, so a dead-letter topic can say where each came from.
 """
 
 from __future__ import annotations
@@ -73,8 +74,10 @@ class DepartmentTopics:
 
     def decode(
         self, topic: str, partition: int, offset: int, value: bytes | None
-    ) -> Event | Reject:
-        """The event or the reject of one message; never raises for what a message holds."""
+    ) -> list[Event | Reject]:
+        """The items of one message, as :class:`LineNormaliser` makes them: an event, a
+        reject, or a reject and what its row still says. Never raises for what a message holds.
+        """
         source = f"{topic}/{partition}"
         department = topic.removeprefix(self.prefix)
         try:
@@ -93,7 +96,7 @@ class DepartmentTopics:
                 f"{source}@{offset} ({message['file']}:{message['line']})"
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            return Reject(
+            bad = Reject(
                 reason_code="bad_message",
                 reason=f"not a department line message ({type(exc).__name__})",
                 source=source,
@@ -104,9 +107,10 @@ class DepartmentTopics:
                 ),
                 received_at=dt.datetime.now(CST).replace(microsecond=0),
             )
+            return [bad]
         normalise = self._normaliser(department, layout_name)
         if normalise is None:
-            return Reject(
+            no_layout = Reject(
                 reason_code="no_layout",
                 reason=f"department '{department}' has no layout {_name(layout_name)}",
                 source=source,
@@ -114,13 +118,16 @@ class DepartmentTopics:
                 department=department,
                 received_at=received_at,
             )
+            return [no_layout]
         row: dict[str, Any] | LineProblem
         if problem is not None:
             # What the ingester could not read: its code and message become the reason,
             # so they must be a code and a message, not a person.
             code, text = str(problem.get("code")), str(message.get("text", ""))
+            partial = message.get("partial")
+            partial = partial if isinstance(partial, dict) else None
             if _CODE.match(code):
-                row = LineProblem(code, withheld(str(problem.get("message"))), text)
+                row = LineProblem(code, withheld(str(problem.get("message"))), text, partial)
             else:
                 row = LineProblem("bad_message", "the message's problem has no valid code", text)
         else:

@@ -2,7 +2,10 @@
 
 :func:`ingest_file` is the one way a file becomes events: find the layout,
 read each line, convert each row; whatever fails becomes a :class:`Reject`
-with its reason, place and masked content. Nothing is dropped silently.
+with its reason, place and masked content. Nothing is dropped silently. A
+rejected row of monthly income whose own person and month can be read is
+followed by a ``record.unreadable`` event, so the engine does not take it for
+income that stopped.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def masked_row(row: dict[str, Any], layout: Layout, pseudonymiser: Pseudonymiser
 
 
 class LineNormaliser:
-    """One line of a department's layout to an event or a reject: the one place it happens.
+    """One line of a department's layout to its items: the one place it happens.
 
     Used for files (:func:`ingest_file`) and for the lines that arrive on the
     departments' Kafka topics alike.
@@ -78,8 +81,31 @@ class LineNormaliser:
         position: int,
         received_at: dt.datetime,
         where: str,
+    ) -> list[Event | Reject]:
+        """The line's event; or its reject, then what the rejected row still says.
+
+        That is a ``record.unreadable`` event, for a row of monthly income whose
+        own person and month can be read (:meth:`RowConverter.unreadable`).
+        ``source``/``position`` place a reject; ``where`` is the events' source text.
+        """
+        item = self._rejected(row, source, position, received_at, where)
+        if not isinstance(item, Reject):
+            return [item]
+        readable = row.partial if isinstance(row, LineProblem) else row
+        if readable is None:
+            return [item]
+        unreadable = self.converter.unreadable(readable, item.reason_code, received_at, where)
+        return [item] if unreadable is None else [item, unreadable]
+
+    def _rejected(
+        self,
+        row: dict[str, Any] | LineProblem,
+        source: str,
+        position: int,
+        received_at: dt.datetime,
+        where: str,
     ) -> Event | Reject:
-        """``source``/``position`` place a reject; ``where`` is the event's source text."""
+        """The line's event, or its reject."""
         if isinstance(row, LineProblem):
             # Mask first, then shorten: a cut could split an ID number and hide
             # it from the masker.
@@ -124,7 +150,10 @@ def ingest_file(
     received_at: dt.datetime,
     department: str | None = None,
 ) -> Iterator[Event | Reject]:
-    """Every event and every reject of one department file, in file order."""
+    """Every event and every reject of one department file, in file order.
+
+    What a rejected row of income still says follows its reject (:class:`LineNormaliser`).
+    """
     source = str(path)
     try:
         dept, layout = catalog.layout_for(path.name, department)
@@ -140,6 +169,6 @@ def ingest_file(
         return
     normalise = LineNormaliser(dept, layout, pseudonymiser)
     for line, row in read_rows(path, layout):
-        yield normalise(
+        yield from normalise(
             row, source=source, position=line, received_at=received_at, where=f"{source}:{line}"
         )

@@ -3,9 +3,10 @@
 `lifeline ingest` reads each file with the same readers the file path uses and
 sends every line, as received, to ``dept.<department>``: a JSON object with the
 file, line, layout, arrival time and the raw row (or, for a line that could not
-be read, its problem and text). Input topics are the one place raw ID numbers
-exist after the departments' own files; the worker normalises, validates and
-pseudonymises them through the same mappings.
+be read, its problem and text, and the whole fields a cut-off line still has).
+Input topics are the one place raw ID numbers exist after the departments' own
+files; the worker normalises, validates and pseudonymises them through the
+same mappings.
 
 Messages are keyed by a hash of the row's ID number (never the number itself),
 so one person's records stay on one partition in file order.
@@ -118,7 +119,9 @@ def _messages(
         if isinstance(row, LineProblem):
             message["problem"] = {"code": row.code, "message": row.message}
             message["text"] = row.text
-            yield line, message_key(None, layout, path.name), orjson.dumps(message), row
+            if row.partial is not None:  # what a cut-off line still says (its own fields)
+                message["partial"] = row.partial
+            yield line, message_key(row.partial, layout, path.name), orjson.dumps(message), row
         else:
             message["row"] = row
             yield line, message_key(row, layout, path.name), orjson.dumps(message), None

@@ -201,16 +201,18 @@ class Pipeline:
             tp = (message.topic, message.partition)
             if message.offset < self.order.next_read.get(tp, 0):
                 continue  # read already: fetched twice (a partition fetched again after a stall)
-            item = self.read(message)
             department = message.topic.removeprefix(self.departments.prefix)
             tally.records_in[department] += 1
-            if isinstance(item, Reject):
-                tally.rejects[item.reason_code] += 1
-                if not self.order.read_again(tp, message.offset):
-                    dead.append(self.reject(item, message))
-                self.order.passed(tp, message.offset)
-            else:
-                self.order.hold(tp, message.offset, item.received_at, item)
+            # A rejected row of income is a dead letter and an event (what it still
+            # says): both go, the event with the offset held like any other.
+            for item in self.read(message):
+                if isinstance(item, Reject):
+                    tally.rejects[item.reason_code] += 1
+                    if not self.order.read_again(tp, message.offset):
+                        dead.append(self.reject(item, message))
+                    self.order.passed(tp, message.offset)
+                else:
+                    self.order.hold(tp, message.offset, item.received_at, item)
         return dead
 
     def release(
@@ -245,8 +247,9 @@ class Pipeline:
                 out.append(Outgoing(self.topics.events, route.key.encode(), value, partition))
         return out
 
-    def read(self, message: Message) -> Event | Reject:
-        """A department message's event or reject; a connector failure is a dead letter too.
+    def read(self, message: Message) -> list[Event | Reject]:
+        """A department message's items (:meth:`DepartmentTopics.decode`); a connector
+        failure is a dead letter too.
 
         Whatever a message holds must never stop the worker or block its partition.
         """
@@ -259,9 +262,11 @@ class Pipeline:
             log.error("%s: the connector failed (%s); set aside", where, type(exc).__name__)
             reason = f"the connector could not read this record ({type(exc).__name__})"
             department = message.topic.removeprefix(self.departments.prefix)
-            return msgspec.structs.replace(
-                self.bad(message, reason, "connector_error"), department=department
-            )
+            return [
+                msgspec.structs.replace(
+                    self.bad(message, reason, "connector_error"), department=department
+                )
+            ]
 
     def reject(self, reject: Reject, message: Message) -> Outgoing:
         """A dead letter: the reject (reason, masked content) and where it came from."""

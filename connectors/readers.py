@@ -25,14 +25,32 @@ _BOM = b"\xef\xbb\xbf"
 _WITHHELD = "<line withheld: its masked columns cannot be located>"
 
 
+Row = dict[str, Any]
+
+
 @dataclass(frozen=True)
 class LineProblem:
     code: str
     message: str
     text: str  # the line as far as it could be decoded (masked before it is kept)
+    # The whole fields a cut-off line still has (not the masked columns): read for
+    # what the row still says (connectors/convert.py), never kept.
+    partial: Row | None = None
 
 
-Row = dict[str, Any]
+_Scalar = str | int | float | bool | None
+
+
+def _partial(row: Row, layout: Layout) -> Row | None:
+    """The plain values of a cut-off row, less the masked columns and any oversized value."""
+    kept = {
+        name: value
+        for name, value in row.items()
+        if name not in layout.mask_columns
+        and isinstance(value, _Scalar)
+        and not (isinstance(value, str) and len(value) > layout.max_field_chars)
+    }
+    return kept or None
 
 
 def _lines(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -108,6 +126,7 @@ def _read_csv(data: bytes, layout: Layout) -> Iterator[tuple[int, Row | LineProb
                 problem_or_row.code,
                 problem_or_row.message,
                 _mask_csv(problem_or_row.text, header, layout),
+                problem_or_row.partial,
             )
         yield number, problem_or_row
 
@@ -139,7 +158,9 @@ def _csv_rows(data: bytes, layout: Layout) -> Iterator[tuple[int, Row | LineProb
         if len(values) != len(header):
             code = "truncated" if len(values) < len(header) else "extra_columns"
             message = f"line has {len(values)} columns, the header {len(header)}"
-            yield number, LineProblem(code, message, text)
+            # A cut-off line's first columns are still its own; extra ones may be shifted.
+            first = _partial(dict(zip(header, values, strict=False)), layout)
+            yield number, LineProblem(code, message, text, first if code == "truncated" else None)
             continue
         limit = layout.max_field_chars
         long = next((h for h, v in zip(header, values, strict=True) if len(v) > limit), None)
@@ -188,8 +209,26 @@ def _rest_unreadable(
 def _read_jsonl(data: bytes, layout: Layout) -> Iterator[tuple[int, Row | LineProblem]]:
     for number, item in _jsonl_rows(data, layout):
         if isinstance(item, LineProblem):
-            item = LineProblem(item.code, item.message, _mask_json(item.text, layout))
+            item = LineProblem(item.code, item.message, _mask_json(item.text, layout), item.partial)
         yield number, item
+
+
+_LEADING_ATTEMPTS = 20  # commas tried from the end of a cut-off line (a bound on hostile input)
+
+
+def _leading_fields(text: str, layout: Layout) -> Row | None:
+    """The whole fields a cut-off JSON object still has, up to one of its last commas."""
+    end = len(text)
+    for _ in range(_LEADING_ATTEMPTS):
+        end = text.rfind(",", 0, end)
+        if end <= 0:
+            break
+        try:
+            row = orjson.loads(text[:end] + "}")
+        except orjson.JSONDecodeError:
+            continue
+        return _partial(row, layout) if isinstance(row, dict) else None
+    return None
 
 
 def _jsonl_rows(data: bytes, layout: Layout) -> Iterator[tuple[int, Row | LineProblem]]:
@@ -210,7 +249,10 @@ def _jsonl_rows(data: bytes, layout: Layout) -> Iterator[tuple[int, Row | LinePr
             yield (
                 number,
                 LineProblem(
-                    "bad_json", f"line is not valid JSON (truncated or malformed): {exc}", text
+                    "bad_json",
+                    f"line is not valid JSON (truncated or malformed): {exc}",
+                    text,
+                    _leading_fields(text, layout),
                 ),
             )
             continue

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from connectors.files import Reject
 from engine.config import Settings
-from engine.events import BatchEnd, Event
+from engine.events import BatchEnd, Event, RecordUnreadable
 
 
 @dataclass
@@ -35,7 +35,8 @@ class IngestSummary:
         self._seen[item.event_id] = item.fingerprint
         if isinstance(item, BatchEnd):
             self.batches.append((item.department, item.region, item.month, item.record_count))
-        elif self.settings is not None:
+        elif self.settings is not None and not isinstance(item, RecordUnreadable):
+            # (its reject was counted; its region may be the person's, not the office's)
             self.regions[self.settings.relation_to_monitored(item.region).value] += 1
         if previous is None:
             return "event"

@@ -4,7 +4,9 @@ A decided month is compared with what the household's own history predicts:
 its recent level, adjusted by what the same month did last year, so that a
 winter without construction wages, seen the winter before, is not news.
 Rules that rest on something absent (wages that stopped) run only on months
-whose batches all arrived (``view.complete``).
+whose batches all arrived (``view.complete``), and a row the connectors could
+not read is not absence (``record.unreadable``: the member's month counts at
+least the month before, :func:`engine.household.member_income`).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from engine.household import (
     Change,
     apply_amount,
     event_month,
+    mark_unreadable,
     short_hash,
 )
 from engine.state import BENEFIT, DEPOSIT, MEDICAL, PENSION, WAGE, HouseholdState, MemberState
@@ -144,6 +145,29 @@ def _amount(source: int, value_field: str) -> Handler:
     return handle
 
 
+_INCOME_SOURCES = {
+    "income.wage": WAGE,
+    "income.pension": PENSION,
+    "income.unemployment_benefit": BENEFIT,
+}
+
+
+def _unreadable(state: HouseholdState, event: ev.Event, ctx: Context) -> Change:
+    """A row of the member's income that could not be read: that month is not known empty."""
+    assert isinstance(event, ev.RecordUnreadable)
+    member = _member(state, event)
+    if member is None:
+        return Change(IGNORED)
+    return mark_unreadable(
+        state,
+        position=member.position,
+        month=event_month(event),
+        source=_INCOME_SOURCES.get(event.record_kind or "", 0),
+        window=ctx.window,
+        open_from=ctx.open_from,
+    )
+
+
 def _employment(started: bool) -> Handler:
     def handle(state: HouseholdState, event: ev.Event, ctx: Context) -> Change:
         member = _member(state, event)
@@ -214,6 +238,7 @@ HANDLERS: dict[str, Handler] = {
     "asset.vehicle": _asset("vehicle"),
     "asset.company": _asset("company"),
     "asset.deposit": _amount(DEPOSIT, "balance"),
+    "record.unreadable": _unreadable,
     "batch.end": _noop,  # the engine's calendar handles it
 }
 

@@ -271,6 +271,27 @@ class DepositBalance(PersonEvent, kw_only=True, frozen=True, tag="asset.deposit"
     bank: Text
 
 
+# --- every department: a row of income that could not be read -------------------------
+
+IncomeKind = Literal["income.wage", "income.pension", "income.unemployment_benefit"]
+ReasonCode = Annotated[
+    str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="a reject's reason code")
+]
+
+
+class RecordUnreadable(PersonEvent, kw_only=True, frozen=True, tag="record.unreadable"):
+    """A row of a person's monthly income that was rejected, but says whose month it was.
+
+    The row itself is a dead letter (its reject has the same source). Its own
+    ID number and month could be read, so the engine knows that this month's
+    income of that kind is not known, rather than absent.
+    """
+
+    month: Month
+    record_kind: IncomeKind | None = None  # None: the row's record type was unreadable too
+    reason: ReasonCode  # the reject's reason code
+
+
 # --- every department: end of a batch ----------------------------------------------
 
 
@@ -302,6 +323,7 @@ AnyEvent = (
     | VehicleRegistered
     | CompanyRegistered
     | DepositBalance
+    | RecordUnreadable
     | BatchEnd
 )
 

@@ -83,6 +83,9 @@ def _roll(state: HouseholdState, month: int, window: int) -> None:
     for series in [state.medical, *members]:
         del series[: min(shift, len(series))]
     state.base_month += shift
+    for member in state.members:
+        if member.unread:
+            member.unread = [u for u in member.unread if u[0] >= state.base_month]
 
 
 def amount_at(series: list[int], state: HouseholdState, month: int) -> int:
@@ -139,6 +142,34 @@ def apply_amount(
     return Change(outcome, position, month, previous)
 
 
+def mark_unreadable(
+    state: HouseholdState,
+    *,
+    position: int,
+    month: int,
+    source: int,
+    window: int,
+    open_from: int,
+) -> Change:
+    """Note that a row of a member's income in ``month`` could not be read.
+
+    ``source`` is the row's kind (WAGE, PENSION or BENEFIT), or 0 when that was
+    unreadable too. Marks are kept per month and source, so a repeat, or a
+    second unreadable row of the same kind and month, changes nothing.
+    """
+    if month < open_from or month < state.base_month:
+        return Change(TOO_LATE, position, month)
+    member = state.member_at(position)
+    if member is None:
+        return Change(IGNORED, position, month)
+    if (month, source) in member.unread:
+        return Change(REPEAT, position, month)
+    _roll(state, month, window)
+    state.since = month if state.since < 0 else min(state.since, month)
+    member.unread = sorted([*member.unread, (month, source)])
+    return Change(NEW, position, month)
+
+
 def forget_closed(state: HouseholdState, open_from: int) -> None:
     """Drop ledger entries of months that can no longer be corrected."""
     state.ledger = [e for e in state.ledger if e.month >= open_from]
@@ -147,13 +178,44 @@ def forget_closed(state: HouseholdState, open_from: int) -> None:
 # --- derived figures -----------------------------------------------------------------
 
 
+WAGE_ROWS, TRANSFER_ROWS = (0, WAGE), (0, PENSION, BENEFIT)  # unread sources of each series
+
+
+def _unread(member: MemberState, month: int, sources: tuple[int, ...]) -> bool:
+    return any(m == month and s in sources for m, s in member.unread)
+
+
+def _read_amount(
+    state: HouseholdState,
+    member: MemberState,
+    series: list[int],
+    sources: tuple[int, ...],
+    month: int,
+) -> int:
+    """A member's amount of a month; at least the amount before, when a row of it was unreadable.
+
+    A rejected row is not income that stopped: the month counts what the member
+    had in the latest month before it whose rows were all read.
+    """
+    amount = amount_at(series, state, month)
+    if not member.unread or not _unread(member, month, sources):
+        return amount
+    for before in range(month - 1, state.base_month - 1, -1):
+        if not _unread(member, before, sources):
+            return max(amount, amount_at(series, state, before))
+    return amount
+
+
 def member_wages(state: HouseholdState, member: MemberState, month: int) -> int:
-    return amount_at(member.wages, state, month)
+    """A member's wages in a month (see :func:`_read_amount` for unreadable rows)."""
+    return _read_amount(state, member, member.wages, WAGE_ROWS, month)
 
 
 def member_income(state: HouseholdState, member: MemberState, month: int) -> int:
     """Wages, pension and unemployment benefit of one member in a month."""
-    return amount_at(member.wages, state, month) + amount_at(member.transfers, state, month)
+    return member_wages(state, member, month) + _read_amount(
+        state, member, member.transfers, TRANSFER_ROWS, month
+    )
 
 
 def in_household(member: MemberState, month: int) -> bool:
@@ -217,6 +279,12 @@ def _incomes(state: HouseholdState) -> list[int]:
         for series in (m.wages, m.transfers):
             for slot in range(max(0, first - base), min(len(series), last - base + 1)):
                 totals[slot] += series[slot]
+        for month in sorted({u[0] for u in m.unread if first <= u[0] <= last}):
+            slot = month - base
+            if slot >= len(totals):
+                totals.extend([0] * (slot + 1 - len(totals)))
+            recorded = amount_at(m.wages, state, month) + amount_at(m.transfers, state, month)
+            totals[slot] += member_income(state, m, month) - recorded
     return totals
 
 
@@ -225,6 +293,9 @@ def _household_income(state: HouseholdState, month: int) -> int:
     total = 0
     for m in state.members:
         if in_household(m, month):
+            if m.unread:
+                total += member_income(state, m, month)
+                continue
             wages, transfers = m.wages, m.transfers
             if 0 <= slot < len(wages):
                 total += wages[slot]

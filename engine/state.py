@@ -47,6 +47,9 @@ class MemberState(msgspec.Struct, array_like=True, omit_defaults=True):
     jobs: dict[str, int] = {}  # employer -> day started (positive) or ended (negative, -day-1)
     wages: list[int] = []  # monthly wages, aligned with HouseholdState.base_month
     transfers: list[int] = []  # monthly pension and unemployment benefit, aligned likewise
+    # (month, source) of rows of the member's income that could not be read (source 0:
+    # a row whose kind could not be read either); sorted, months in the window
+    unread: list[tuple[int, int]] = []
 
     def active(self, day: int) -> bool:
         return self.joined <= day and (self.left is None or day < self.left)

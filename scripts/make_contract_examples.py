@@ -220,6 +220,19 @@ EXAMPLES: dict[str, tuple[str, str, dt.datetime, str, list[str], dict[str, Any]]
         ["person", "bank", "month"],
         {"person": SPOUSE, "month": "2026-03", "balance": 86000.25, "bank": "灵寿农商银行"},
     ),
+    "record.unreadable": (
+        "human_resources",
+        "batch",
+        dt.datetime(2026, 3, 1, tzinfo=CST),
+        "130126",
+        ["person", "month", "record_kind"],
+        {
+            "person": SPOUSE,
+            "month": "2026-03",
+            "record_kind": "income.wage",
+            "reason": "bad_number",
+        },
+    ),
     "batch.end": (
         "human_resources",
         "batch",

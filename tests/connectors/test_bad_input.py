@@ -1,5 +1,10 @@
 """Bad input is data: each bad line becomes one reject, and nothing around it is lost.
 
+A rejected row of monthly income whose own person and month can be read is
+also told to the engine (a ``record.unreadable`` event right after its
+reject): it is not income that stopped. Nothing is guessed for it: not a
+check digit, not the month of the file.
+
 Every case writes a good row, the bad line, a blank line and another good row,
 then checks the reject's reason code, its reason (naming the column or the
 problem), its line number, and that both good rows still become the same
@@ -23,7 +28,7 @@ import pytest
 
 from connectors.files import Reject
 from connectors.mapping import Catalog
-from engine.events import Event
+from engine.events import Event, RecordUnreadable
 
 from .conftest import (
     BOM,
@@ -234,14 +239,33 @@ def assert_private(
                 assert reject.content.get(column, MASKED) == MASKED
 
 
+# What a rejected row still says: (ID number, month, record kind or None when unreadable).
+Says = tuple[str, str, str | None]
+
+
+def unreadable_of(items: Sequence[Event | Reject]) -> list[RecordUnreadable]:
+    return [item for item in items if isinstance(item, RecordUnreadable)]
+
+
 def assert_only_line_rejected(
     items: list[Event | Reject],
     data: bytes,
     bad_line: int,
     reference: list[dict[str, Any]],
     header: bool,
+    says: Says | None = None,
 ) -> Reject:
-    """Exactly one item per non-blank data line; only ``bad_line`` rejected."""
+    """Exactly one item per non-blank data line; only ``bad_line`` rejected; and,
+    right after the reject, the ``record.unreadable`` event of what it ``says``, if anything.
+    """
+    unreadable = unreadable_of(items)
+    expected = [] if says is None else [(psn(says[0]), says[1], says[2])]
+    assert [(u.person, u.month, u.record_kind) for u in unreadable] == expected
+    for event in unreadable:
+        before = items[items.index(event) - 1]
+        assert isinstance(before, Reject) and before.position == bad_line == position_of(event)
+        assert event.reason == before.reason_code
+    items = [item for item in items if not isinstance(item, RecordUnreadable)]
     data_lines = non_blank_lines(data)[1:] if header else non_blank_lines(data)
     assert [position_of(item) for item in items] == data_lines
     rejects = rejects_of(items)
@@ -258,6 +282,7 @@ class Bad:
     code: str | tuple[str, ...]  # several: any of them is right
     fragments: tuple[str, ...]
     column: str | None = None
+    says: Says | None = None  # the record.unreadable event the line must also give
 
 
 ID_BAD_BIRTH = make_id("130126", "19800230", "123")
@@ -286,24 +311,32 @@ ROW_PROBLEMS = [
     Bad("cdpf-id-letters", CDPF, cert(idCard="X" * 18), "id_format", ("'idCard'",), "idCard"),
     # values
     Bad("amount-empty", CONTRIB, contrib(AAE180="  "), "missing_value",
-        ("column 'AAE180' is empty",), "AAE180"),
+        ("column 'AAE180' is empty",), "AAE180",
+        says=(ID_A, "2026-03", "income.wage")),
     Bad("amount-not-a-number", CONTRIB, contrib(AAE180="4500元"), "bad_number",
-        ("column 'AAE180'", "not a number"), "AAE180"),
+        ("column 'AAE180'", "not a number"), "AAE180",
+        says=(ID_A, "2026-03", "income.wage")),
     Bad("amount-nan", CONTRIB, contrib(AAE180="NaN"), "bad_number",
-        ("column 'AAE180'", "finite"), "AAE180"),
+        ("column 'AAE180'", "finite"), "AAE180",
+        says=(ID_A, "2026-03", "income.wage")),
     Bad("amount-negative", CONTRIB, contrib(AAE180="-0.01"), "out_of_range",
-        ("column 'AAE180' is negative",), "AAE180"),
+        ("column 'AAE180' is negative",), "AAE180",
+        says=(ID_A, "2026-03", "income.wage")),
     Bad("amount-absurd", CONTRIB, contrib(AAE180="200000.01"), "out_of_range",
-        ("column 'AAE180'", "above the maximum 200000"), "AAE180"),
+        ("column 'AAE180'", "above the maximum 200000"), "AAE180",
+        says=(ID_A, "2026-03", "income.wage")),
     Bad("amount-far-beyond-decimal-range", CONTRIB, contrib(AAE180="1e1000000"),
         ("out_of_range", "bad_number"),
-        ("column 'AAE180'",), "AAE180"),
+        ("column 'AAE180'",), "AAE180",
+        says=(ID_A, "2026-03", "income.wage")),
     Bad("month-impossible", CONTRIB, contrib(AAE003="202613"), "bad_date",
         ("column 'AAE003'", "%Y%m"), "AAE003"),
     Bad("region-unknown-province", CONTRIB, contrib(AAB301="990101"), "bad_region",
-        ("column 'AAB301'",), "AAB301"),
+        ("column 'AAB301'",), "AAB301",
+        says=(ID_A, "2026-03", "income.wage")),
     Bad("employer-too-long", CONTRIB, contrib(AAB001="E" * 41), "oversized_field",
-        ("column 'AAB001'", "40 characters"), "AAB001"),
+        ("column 'AAB001'", "40 characters"), "AAB001",
+        says=(ID_A, "2026-03", "income.wage")),
     Bad("date-impossible", HUKOU, death(bdrq="20260230"), "bad_date",
         ("column 'bdrq'", "%Y%m%d"), "bdrq"),
     Bad("date-unpadded", BDC, registration(djrq="2026-3-5"), "bad_date",
@@ -324,7 +357,8 @@ ROW_PROBLEMS = [
     Bad("unknown-record-type", HUKOU, death(bdlx="05"), "unknown_code",
         ("record type '05'", "column 'bdlx'", "known: 01, 02, 03, 04, 99"), "bdlx"),
     Bad("unknown-benefit-type", BENEFIT, benefit(AAE140="999"), "unknown_code",
-        ("record type '999'", "column 'AAE140'", "known: 110, 120, ", "210"), "AAE140"),
+        ("record type '999'", "column 'AAE140'", "known: 110, 120, ", "210"), "AAE140",
+        says=(ID_D, "2026-03", None)),
     Bad("unknown-action", CDPF, cert(action="SUSPEND"), "unknown_code",
         ("record type 'SUSPEND'", "column 'action'", "CANCEL, CERT"), "action"),
     # JSON types and shapes
@@ -333,11 +367,14 @@ ROW_PROBLEMS = [
     Bad("id-as-json-number", CDPF, cert(idCard=int(ID_C)), "bad_type", ("column 'idCard'",),
         "idCard"),
     Bad("amount-as-list", XCH, exchange_wage(je=[5200]), "bad_type", ("column 'je'", "a list"),
-        "je"),
+        "je",
+        says=(ID_D, "2026-02", "income.wage")),
     Bad("amount-as-boolean", XCH, exchange_wage(je=True), "bad_type",
-        ("column 'je'", "a boolean"), "je"),
+        ("column 'je'", "a boolean"), "je",
+        says=(ID_D, "2026-02", "income.wage")),
     Bad("amount-as-object", XCH, exchange_wage(je={"value": 1}), "bad_type",
-        ("column 'je'", "an object"), "je"),
+        ("column 'je'", "an object"), "je",
+        says=(ID_D, "2026-02", "income.wage")),
     Bad("json-key-missing", CDPF, {k: v for k, v in cert().items() if k != "areaCode"},
         "missing_column", ("column 'areaCode' is missing",), "areaCode"),
     Bad("json-null", CDPF, cert(areaCode=None), "missing_value",
@@ -348,7 +385,8 @@ ROW_PROBLEMS = [
 
 LINE_PROBLEMS = [
     Bad("truncated", CONTRIB, f"{ID_A},张三,202603,4500.00,EMP-1", "truncated",
-        ("5", "6", "columns")),
+        ("5", "6", "columns"),
+        says=(ID_A, "2026-03", "income.wage")),
     Bad("extra-columns", CONTRIB, f"{ID_A},张三,202603,4500.00,EMP-1,130126,x", "extra_columns",
         ("7 columns", "header 6")),
     Bad("unbalanced-quote", CONTRIB, f'{ID_A},"张三,202603,4500.00,EMP-1,130126', "bad_csv",
@@ -383,7 +421,7 @@ def test_bad_line_is_rejected_and_nothing_else_is_lost(
     reference = reference_events(case.file_name, tmp_path / "reference", catalog)
 
     reject = assert_only_line_rejected(
-        items, data, bad_line, reference, header=case.file_name in COLUMNS
+        items, data, bad_line, reference, header=case.file_name in COLUMNS, says=case.says
     )
     # A row that was read is kept as a (masked) mapping, a line that was not as text.
     assert isinstance(reject.content, dict) == (case in ROW_PROBLEMS)
@@ -499,8 +537,8 @@ def test_line_numbers_count_blank_lines_like_an_editor(tmp_path: Path, catalog: 
         line_of(CONTRIB, contrib(3)).decode(),
     ]
     items = ingest(tmp_path / CONTRIB, "\r\n".join(lines).encode(), catalog)
-    assert [position_of(i) for i in items] == [3, 6, 7]
-    assert [isinstance(i, Reject) for i in items] == [False, True, False]
+    assert [position_of(i) for i in items] == [3, 6, 6, 7]  # the reject, what it still says
+    assert [type(i).__name__ for i in items] == ["Wage", "Reject", "RecordUnreadable", "Wage"]
 
 
 # --- limits ----------------------------------------------------------------------------------
@@ -821,3 +859,68 @@ def test_reject_for_every_line_has_delivery_details(tmp_path: Path, catalog: Cat
     assert document["v"] == 1
     assert document["received_at"] in ("2026-04-02T09:30:00+08:00", "2026-04-02T01:30:00Z")
     assert document["position"] == bad_line
+
+
+# --- what a rejected row of income still says -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("file_name", "bad", "reason", "says", "region"),
+    [
+        (CONTRIB, contrib(AAE180="45OO.00"), "bad_number", (ID_A, "2026-03", "income.wage"),
+         "130126"),
+        # Cut off before its region: the event goes by the person's region of registration.
+        (CONTRIB, f"{ID_C},张三,202603,4500.00", "truncated", (ID_C, "2026-03", "income.wage"),
+         "410102"),
+        (XCH, orjson.dumps(exchange_wage())[:-20], "bad_json", (ID_D, "2026-02", "income.wage"),
+         "440305"),
+        (BENEFIT, benefit(AAE140="999"), "unknown_code", (ID_D, "2026-03", None), "440305"),
+    ],
+    ids=["amount", "truncated", "cut-off-json", "kind"],
+)  # fmt: skip
+def test_a_rejected_income_row_says_whose_month_it_was(
+    file_name: str,
+    bad: dict[str, Any] | bytes | str,
+    reason: str,
+    says: Says,
+    region: str,
+    tmp_path: Path,
+    catalog: Catalog,
+) -> None:
+    data, bad_line = file_with(file_name, bad)
+    items = ingest(tmp_path / file_name, data, catalog)
+    [reject] = rejects_of(items)
+    [event] = unreadable_of(items)
+    assert items.index(event) == items.index(reject) + 1
+    assert (event.person, event.month, event.record_kind) == (psn(says[0]), says[1], says[2])
+    assert (event.reason, event.region, event.event_time) == (
+        reason, region, f"{says[1]}-01T00:00:00+08:00")  # fmt: skip
+    department, _ = catalog.layout_for(file_name)
+    assert event.department == department
+    assert event.source == f"{tmp_path / file_name}:{bad_line}"
+    assert_private(items, INVALID_IDS)
+    # Read again, the same event: the engine applies it once.
+    again = unreadable_of(ingest(tmp_path / "again" / file_name, data, catalog))
+    assert [(e.event_id, e.fingerprint) for e in again] == [(event.event_id, event.fingerprint)]
+
+
+@pytest.mark.parametrize(
+    ("file_name", "bad"),
+    [
+        (CONTRIB, contrib(AAC002=wrong_check(ID_A), AAE180="45OO.00")),  # no guess at the digit
+        (CONTRIB, contrib(AAC002=ID_BAD_REGION)),
+        (CONTRIB, contrib(AAC002="")),
+        (CONTRIB, contrib(AAE003="202613")),  # no guess at the month (the file's is 2026-03)
+        (CONTRIB, f"{ID_A},张三"),  # cut off before its month
+        (XCH, exchange_wage(ny="2026-02")),
+        (CDPF, cert(level="五级")),  # not a row of income
+    ],
+    ids=["check-digit", "province", "no-id", "month", "cut-early", "exchange-month", "not-income"],
+)
+def test_a_rejected_row_that_cannot_say_whose_month_is_only_a_reject(
+    file_name: str, bad: dict[str, Any] | str, tmp_path: Path, catalog: Catalog
+) -> None:
+    data, bad_line = file_with(file_name, bad)
+    items = ingest(tmp_path / file_name, data, catalog)
+    assert unreadable_of(items) == []
+    assert [r.position for r in rejects_of(items)] == [bad_line]

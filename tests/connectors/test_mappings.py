@@ -16,8 +16,17 @@ from typing import Any
 
 import pytest
 
+from connectors.files import Reject
 from connectors.mapping import Catalog, MappingError, load_mapping
-from engine.events import CST, Event, event_id_for
+from engine.events import (
+    CST,
+    Event,
+    Pension,
+    RecordUnreadable,
+    UnemploymentBenefit,
+    Wage,
+    event_id_for,
+)
 
 from .conftest import (
     ID_A,
@@ -1333,7 +1342,15 @@ def test_renamed_column_is_a_mapping_edit_only(
     # The old layout no longer reads: every row names the column it lacks.
     stale = ingest(tmp_path / "stale" / case.file_name, case.data(), renamed_catalog)
     assert {(r.reason_code, r.column) for r in rejects_of(stale)} == {("missing_column", new)}
-    assert len(stale) == len(case.rows)
+    assert len(rejects_of(stale)) == len(case.rows)
+    # Rows of income still say whose month they were (unread, not absent), each
+    # right after its reject; nothing else does.
+    unreadable = [e for e in stale if isinstance(e, RecordUnreadable)]
+    assert [(u.person, u.month) for u in unreadable] == [
+        (e.person, e.month) for e in shipped if isinstance(e, Wage | Pension | UnemploymentBenefit)
+    ]
+    assert all(isinstance(stale[stale.index(u) - 1], Reject) for u in unreadable)
+    assert len(stale) == len(case.rows) + len(unreadable)
 
 
 # --- mapping files that must not load ---------------------------------------------------------

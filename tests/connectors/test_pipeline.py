@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgspec
+import orjson
 import pytest
 
 from connectors.department_topics import DepartmentTopics
@@ -10,7 +11,7 @@ from connectors.files import Reject
 from connectors.mapping import Catalog
 from connectors.pipeline import TICK_KEY, Message, Outgoing, Pipeline, Tally, Topics
 from detectors.catalog import load_engine_config
-from engine.identity import Pseudonymiser
+from engine.identity import Pseudonymiser, check_character
 from engine.routing import Tick
 from engine.store import MemoryStore
 from tests.engine.factory import REGION, ROOT, enrol, event, person, wage
@@ -100,3 +101,40 @@ def test_a_department_message_fetched_twice_is_taken_once(pipeline: Pipeline) ->
     assert [msgspec.json.decode(d.value, type=Reject).position for d in dead] == [6]
     assert sum(tally.records_in.values()) == 3
     assert pipeline.order.next_read[(topic, 1)] == 7
+
+
+def test_a_rejected_wage_row_is_a_dead_letter_and_an_event_keyed_as_the_wage(
+    pipeline: Pipeline,
+) -> None:
+    first17 = "13012619800101123"
+    id_number = first17 + check_character(first17)
+    who = pipeline.departments.pseudonymiser.pseudonym(id_number)
+    pipeline.route([enrol("H7", [(who, "head")])])  # (the router's clock)
+    pipeline.engine(pipeline.router.partition_of(REGION)).process([enrol("H7", [(who, "head")])])
+
+    def line(offset: int, amount: str) -> Message:
+        row = {"AAC002": id_number, "AAC003": "张三", "AAE003": "202603", "AAE180": amount,
+               "AAB001": "EMP-1", "AAB301": REGION}  # fmt: skip
+        value = orjson.dumps({"v": 1, "file": "si_contrib_202603.csv", "line": offset + 2,
+                              "layout": "contributions", "row": row,
+                              "received_at": "2026-04-03T09:30:00+08:00"})  # fmt: skip
+        return Message("dept.human_resources", 0, offset, b"k", value)
+
+    tally = Tally()
+    dead = pipeline.take([line(0, "4500.00"), line(1, "45OO.00")], tally)
+    assert [(o.topic, o.key) for o in dead] == [("t.rejects", b"dept.human_resources/0@1")]
+    assert tally.rejects == {"bad_number": 1} and tally.records_in == {"human_resources": 2}
+    events, _ = pipeline.release({("dept.human_resources", 0): 2}, None)
+    assert [type(e).__name__ for e in events] == ["Wage", "RecordUnreadable"]
+    assert pipeline.order.resume_points() == {("dept.human_resources", 0): 2}
+    # Pseudonymised and routed like the wage it would have been: to the household.
+    out = [o for o in pipeline.route(events) if o.key != TICK_KEY]
+    assert [(o.key, o.partition) for o in out] == [(b"H7", out[0].partition)] * 2
+    assert b"130126198001011" not in out[1].value
+    # Read again (a restart before the position was saved): no second dead letter.
+    again = Pipeline("app", pipeline.config, pipeline.departments, pipeline.store, 4,
+                     topics=Topics("t."))  # fmt: skip
+    again.order.start(("dept.human_resources", 0), 0, read_before=2)
+    assert again.take([line(0, "4500.00"), line(1, "45OO.00")], Tally()) == []
+    assert [type(e).__name__ for e in again.release({("dept.human_resources", 0): 2}, None)[0]] == [
+        "Wage", "RecordUnreadable"]  # fmt: skip

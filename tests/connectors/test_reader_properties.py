@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from connectors.files import Reject
 from connectors.mapping import Catalog
-from engine.events import CST, Event
+from engine.events import CST, Event, RecordUnreadable
 from engine.identity import PROVINCE_CODES
 
 from .conftest import (
@@ -136,6 +136,12 @@ def test_any_bytes_give_one_item_per_line_and_never_raise(
     @given(data=department_files(file_name))
     def check(data: bytes) -> None:
         items = ingest(directory / file_name, data, catalog)
+        # What a rejected row of income still says comes right after its reject, from its line.
+        for i, item in enumerate(items):
+            if isinstance(item, RecordUnreadable):
+                before = items[i - 1]
+                assert isinstance(before, Reject) and before.position == position_of(item)
+        items = [item for item in items if not isinstance(item, RecordUnreadable)]
 
         lines = non_blank_lines(data)
         expected = lines[1:] if file_name.endswith(".csv") else lines

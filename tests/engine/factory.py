@@ -27,6 +27,7 @@ DEPARTMENTS = {
     "disability": "disabled_federation",
     "asset": "housing",
     "batch": "human_resources",
+    "record": "human_resources",
 }
 KEYS = {
     "roster.enrolled": ["household", "event_time"],
@@ -37,6 +38,7 @@ KEYS = {
     "income.pension": ["person", "month"],
     "income.unemployment_benefit": ["person", "month"],
     "medical.settlement": ["settlement_id"],
+    "record.unreadable": ["person", "month", "record_kind"],
     "batch.end": ["region", "month"],
 }
 
@@ -103,6 +105,15 @@ def wage(
 ) -> Event:
     return event("income.wage", f"{month}-01", received or f"{month}-28", person=who, month=month,
                  amount=amount, employer=employer)  # fmt: skip
+
+
+def unreadable(
+    who: str, month: str, received: str, record_kind: str | None = "income.wage"
+) -> Event:
+    """What a rejected row of income still says: whose month it was (record.unreadable)."""
+    kind = {"record_kind": record_kind} if record_kind else {}
+    return event("record.unreadable", f"{month}-01", received, person=who, month=month,
+                 reason="bad_number", **kind)  # fmt: skip
 
 
 def batch_end(month: str, received: str, count: int = 100, region: str = REGION) -> Event:

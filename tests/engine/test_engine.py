@@ -14,7 +14,7 @@ from engine.events import Event
 from engine.state import decode_state
 from engine.store import MemoryStore, household_key
 
-from .factory import batch_end, config, engine, enrol, event, person, wage
+from .factory import batch_end, config, engine, enrol, event, person, unreadable, wage
 
 HEAD, SPOUSE, CHILD = person(1), person(2), person(3)
 MONTHS = ["2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06"]
@@ -123,6 +123,23 @@ def test_a_correction_replaces_and_a_repeat_is_ignored() -> None:
     assert state.members[0].wages[-1] == 2800
 
 
+def test_an_unreadable_row_marks_its_month_once() -> None:
+    store = MemoryStore()
+    eng = engine(store)
+    eng.process(family())
+    row = unreadable(SPOUSE, "2025-06", "2025-06-28")
+    assert eng.process([row]).counts["applied:new"] == 1
+    snapshot = copy.deepcopy(store.values)
+    assert eng.process([row]).counts["applied:repeat"] == 1
+    assert store.values == snapshot
+    state = decode_state(store.values[household_key("H1")])
+    spouse = state.member(SPOUSE)
+    assert spouse is not None and spouse.unread == [(state.base_month + 17, 1)]  # June, wages
+    # Too old to change anything, as a wage of that month would be.
+    old = eng.process([unreadable(SPOUSE, "2025-01", "2025-09-28")])
+    assert old.counts["applied:too_late"] == 1
+
+
 def test_months_are_decided_by_end_of_batch_or_grace() -> None:
     eng = engine()
     start = eng.process([enrol("H1", [(HEAD, "head")]), wage(HEAD, "2025-01", 3000.0)])
@@ -184,7 +201,7 @@ def test_backfill_builds_state_without_alerting_history() -> None:
 # property holds for every interleaving of such deliveries.
 SOURCES = {
     "hr": [wage(HEAD, m, 3200.0 + 10 * i) for i, m in enumerate(["2025-05", "2025-06", "2025-07"])]
-    + [wage(HEAD, "2025-08", 50.0)],
+    + [unreadable(SPOUSE, "2025-07", "2025-07-28"), wage(HEAD, "2025-08", 50.0)],
     "police": [
         death(HEAD, "2025-07-20"),
         event("registration.moved_out", "2025-07-25", person=CHILD, from_region="130126", to_region="130424"),
@@ -255,6 +272,7 @@ def test_an_exited_household_is_erased_after_retention() -> None:
 HISTORY = [
     enrol("H1", [(HEAD, "head"), (SPOUSE, "spouse"), (CHILD, "child")]),
     *[wage(HEAD, m, 3200.0 + 10 * i) for i, m in enumerate(MONTHS)],
+    unreadable(SPOUSE, "2025-05", "2025-05-28", "income.pension"),
     batch_end("2025-05", "2025-06-10"),
     event("medical.settlement", "2025-06-12", person=SPOUSE, settlement_id="S9", total_cost=30000.0,
           fund_paid=15000.0, out_of_pocket=15000.0, care="inpatient"),

@@ -6,12 +6,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.household import household_income, incomes_fixed, per_capita
-from engine.state import STATE_VERSION, HouseholdState, MemberState
+from engine.state import BENEFIT, PENSION, STATE_VERSION, WAGE, HouseholdState, MemberState
 from engine.timeline import first_day
 
 BASE = 300  # 2025-01
 days = st.integers(first_day(BASE - 3), first_day(BASE + 30))
 amounts = st.lists(st.integers(0, 9000), max_size=28)
+unread_rows = st.tuples(st.integers(BASE, BASE + 31), st.sampled_from([0, WAGE, PENSION, BENEFIT]))
 
 
 @st.composite
@@ -26,6 +27,8 @@ def members(draw: st.DrawFn, position: int) -> MemberState:
         died=draw(st.none() | st.integers(joined, joined + 900)),
         wages=draw(amounts),
         transfers=draw(amounts),
+        # Months of rows that could not be read (some beyond the amounts recorded).
+        unread=sorted(set(draw(st.lists(unread_rows, max_size=4)))),
     )
 
 
@@ -42,3 +45,22 @@ def test_incomes_fixed_for_a_decision_equal_month_by_month(people: tuple[MemberS
         assert fixed == [(household_income(state, m), per_capita(state, m)) for m in months]
     assert fixed == each
     assert household_income(state, BASE) == each[14][0]  # the scope ended: computed again
+
+
+def test_a_month_whose_row_could_not_be_read_counts_the_month_before() -> None:
+    head = MemberState(
+        person="P1", position=1, relation="head", joined=first_day(BASE),
+        wages=[4000, 0, 4000], transfers=[900, 900, 900, 900],
+        unread=[(BASE + 1, WAGE), (BASE + 3, WAGE), (BASE + 4, 0)],
+    )  # fmt: skip
+    state = HouseholdState(
+        v=STATE_VERSION, household="H", region="130126", scheme="dibao",
+        enrolled=first_day(BASE), members=[head], base_month=BASE,
+    )  # fmt: skip
+    months = range(BASE, BASE + 6)
+    # Months +1 and +3 count the wages of the month before; +4, a row of either kind,
+    # the wages of +2 and the pension of +3; +5, whose rows were all read, nothing.
+    expected = [4900, 4900, 4900, 4900, 4900, 0]
+    assert [household_income(state, m) for m in months] == expected
+    with incomes_fixed(state):
+        assert [household_income(state, m) for m in months] == expected

@@ -9,7 +9,7 @@ from engine.engine import Engine
 from engine.events import Event
 from engine.store import MemoryStore
 
-from .factory import batch_end, config, engine, enrol, event, person, wage
+from .factory import batch_end, config, engine, enrol, event, person, unreadable, wage
 
 HEAD, SPOUSE = person(21), person(22)
 
@@ -160,10 +160,63 @@ def test_a_withdrawn_drop_does_not_hold_back_the_real_one_by_its_cooldown() -> N
     ]
 
 
+def test_two_months_of_unreadable_wage_rows_are_not_wages_that_stopped() -> None:
+    wages = {m: 4000.0 for m in months("2023-01", 30) if m not in ("2024-05", "2024-06")}
+    gap = run(history(wages))
+    assert {("income_drop", "2024-06", "raised"), ("job_loss", "2024-06", "raised")} <= set(gap)
+    # The same months, but their rows came and could not be read: nothing is absent.
+    deliveries = history(wages)
+    deliveries[17].append(unreadable(HEAD, "2024-05", "2024-06-05"))
+    deliveries[18].append(unreadable(HEAD, "2024-06", "2024-07-05"))
+    alerts = run(deliveries)
+    assert [a for a in alerts if a[0] in ("income_drop", "job_loss", "unusual_trajectory")] == []
+
+
+def test_an_unreadable_row_of_either_kind_counts_for_wages_too() -> None:
+    # A row whose record type could not be read either (record_kind None).
+    wages = {m: 4000.0 for m in months("2023-01", 30) if m not in ("2024-05", "2024-06")}
+    deliveries = history(wages)
+    deliveries[17].append(unreadable(HEAD, "2024-05", "2024-06-05", record_kind=None))
+    deliveries[18].append(unreadable(HEAD, "2024-06", "2024-07-05", record_kind=None))
+    assert [a for a in run(deliveries) if a[0] in ("income_drop", "job_loss")] == []
+
+
+def test_an_unreadable_pension_row_does_not_hide_wages_that_stopped() -> None:
+    wages = {m: 4000.0 for m in months("2023-01", 30) if m < "2024-05"}
+    deliveries = history(wages)
+    deliveries[17].append(unreadable(HEAD, "2024-05", "2024-06-05", "income.pension"))
+    deliveries[18].append(unreadable(HEAD, "2024-06", "2024-07-05", "income.pension"))
+    found = {(d, m) for d, m, status in run(deliveries) if status == "raised"}
+    assert ("job_loss", "2024-06") in found
+
+
+def test_an_unreadable_row_arriving_late_withdraws_what_its_absence_raised() -> None:
+    wages = {m: 4000.0 for m in months("2023-01", 30) if m not in ("2024-05", "2024-06")}
+    deliveries = history(wages)
+    # The rows of May and June come late, after June was decided (and alerted on),
+    # and cannot be read.
+    deliveries[19].append(unreadable(HEAD, "2024-05", "2024-08-05"))
+    deliveries[19].append(unreadable(HEAD, "2024-06", "2024-08-05"))
+    alerts = run(deliveries)
+    assert sorted((d, m, s) for d, m, s in alerts if d in ("income_drop", "job_loss")) == [
+        ("income_drop", "2024-06", "withdrawn"),
+        ("job_loss", "2024-06", "withdrawn"),
+    ]
+
+
 def test_income_above_the_line_for_three_months_is_one_review() -> None:
     wages = {m: (900.0 if m < "2024-04" else 5200.0) for m in months("2023-01", 30)}
     alerts = run(history(wages))
     above = [a for a in alerts if a[0] == "income_above_line"]
+    assert above == [("income_above_line", "2024-06", "raised")]
+
+
+def test_an_unreadable_month_does_not_break_a_run_above_the_line() -> None:
+    wages = {m: (900.0 if m < "2024-04" else 5200.0) for m in months("2023-01", 30)}
+    del wages["2024-05"]
+    deliveries = history(wages)
+    deliveries[17].append(unreadable(HEAD, "2024-05", "2024-06-05"))
+    above = [a for a in run(deliveries) if a[0] == "income_above_line"]
     assert above == [("income_above_line", "2024-06", "raised")]
 
 

@@ -116,8 +116,8 @@ def event_ids(records: list[ConsumerRecord], prefix: str) -> Counter[str]:
     topics = DepartmentTopics(Catalog.load(ROOT / "config" / "connectors"), KEY, prefix)
     ids: Counter[str] = Counter()
     for r in records:
-        item = topics.decode(r.topic, r.partition, r.offset, r.value)
-        ids[item.reason_code if isinstance(item, Reject) else item.event_id] += 1
+        for item in topics.decode(r.topic, r.partition, r.offset, r.value):
+            ids[item.reason_code if isinstance(item, Reject) else item.event_id] += 1
     return ids
 
 

@@ -17,7 +17,7 @@ import pytest
 from connectors.files import Reject, ingest_file
 from connectors.mapping import Catalog
 from connectors.simulate import SimulatorSettings, WorldSummary, load_simulator_settings, simulate
-from engine.events import Event, RosterEnrolled
+from engine.events import Event, RecordUnreadable, RosterEnrolled
 from engine.identity import Pseudonymiser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +34,7 @@ class Ingested:
     summary: WorldSummary
     events: list[Event] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+    unreadable: list[RecordUnreadable] = field(default_factory=list)  # what rejects still say
     lines: int = 0  # data lines in the files (headers and blank lines excluded)
     labels: list[dict[str, Any]] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
@@ -80,7 +81,12 @@ def ingest(out: Path, catalog: Catalog, summary: WorldSummary) -> Ingested:
         header = 1 if path.suffix == ".csv" else 0
         result.lines += sum(1 for line in data[header:] if line.strip())
         for item in ingest_file(path, catalog, PSEUDONYMISER, received_at=received):
-            (result.rejects if isinstance(item, Reject) else result.events).append(item)
+            if isinstance(item, Reject):
+                result.rejects.append(item)
+            elif isinstance(item, RecordUnreadable):
+                result.unreadable.append(item)
+            else:
+                result.events.append(item)
     result.labels = read_jsonl(out / "labels.jsonl")
     result.sources = read_jsonl(out / "income_sources.jsonl")
     return result

@@ -23,6 +23,12 @@ def test_rejects_are_exactly_the_malformed_rows(world: Ingested) -> None:
     # Spread over departments, and about 1% of the rows.
     assert len({r.department for r in world.rejects}) >= 3
     assert 0.005 < len(world.rejects) / world.lines < 0.015
+    # Rows of income whose own person and month can be read also say so, from the
+    # line of their reject; a wrong check digit or an impossible month says nothing.
+    assert world.unreadable
+    rejected = {f"{r.source}:{r.position}": r.reason_code for r in world.rejects}
+    assert all(rejected.get(u.source) == u.reason for u in world.unreadable)
+    assert not {u.reason for u in world.unreadable} & {"id_check_digit", "bad_date"}
 
 
 def test_every_file_has_a_layout_and_arrives_once(
