@@ -38,6 +38,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP, EventT
 
 from connectors.department_topics import DepartmentTopics
+from connectors.dropped_fetches import watch_dropped_fetches
 from connectors.mapping import Catalog
 from connectors.pipeline import (
     Message,
@@ -385,9 +386,10 @@ class Worker:
         """Fetch again, from the worker's own position, a partition that has brought
         nothing for a while though it has records left, while the worker was idle.
 
-        A safety net: the consumer has been seen to stop delivering a partition after
-        rebalances in quick succession (records fetched, then dropped by faust's
-        stream, or a pause that outlived the assignment it was made in).
+        A safety net: after rebalances in quick succession the consumer stopped
+        delivering a partition, having fetched and dropped its next records;
+        :meth:`refetch_dropped` now fetches those again at once. Anything else that
+        stops a partition, seen or not, is caught here.
         """
         now = time.monotonic()
         quiet = [
@@ -557,6 +559,7 @@ class Worker:
         Redis), so faust's seek goes to the worker's own.
         """
         self.app.consumer.perform_seek = self.seek_after_rebalance  # type: ignore[method-assign]
+        watch_dropped_fetches(self.app.consumer, self.refetch_dropped)
 
     async def seek_after_rebalance(self) -> None:
         # faust's recovery may get here before on_assigned has read the positions.
@@ -565,6 +568,21 @@ class Worker:
         except TimeoutError:
             log.warning("seeking before this assignment's saved positions were read")
         await self.seek_to_resume_points()
+
+    async def refetch_dropped(self, dropped: dict[TP, int]) -> None:
+        """Fetch again what faust's consumer fetched and dropped during a rebalance
+        (connectors/dropped_fetches.py): from the first record dropped, or from the
+        worker's own position if that is earlier (what comes twice is recognised)."""
+        points = self.resume_points()
+        again = {tp: min(o, points.get(tp, o)) for tp, o in dropped.items() if tp in self.owned}
+        if not again:
+            return
+        log.info("the consumer dropped fetched records of %d partitions in a rebalance; "
+                 "fetching them again", len(again))  # fmt: skip
+        try:
+            await self.app.consumer.seek_wait(again)
+        except Exception as exc:  # (revoked meanwhile: the next assignment seeks anyway)
+            log.info("could not fetch them again now (%s)", type(exc).__name__)
 
     async def drain_outbox(self, partition: int) -> None:
         """Publish what a previous owner recorded and may not have published."""
