@@ -24,12 +24,13 @@ again without learning), so a replay learns exactly as the live run did.
 from __future__ import annotations
 
 import pickle
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from river import anomaly, drift, stats
 
 from detectors.base import Detector, Finding, View, register
+from detectors.hst import ForestSnapshot, learn
 from detectors.series import SeriesScorer
 from engine.household import amount_at, household_income, known, local_line, per_capita
 from engine.state import HouseholdState
@@ -158,6 +159,29 @@ class RegionModel:
         self.medians = {f: stats.Quantile(0.5) for f in FEATURES}
         self.seen = 0
 
+    # The forest scores and learns through a snapshot of its masses (detectors/hst.py),
+    # taken again when its window turns, and not part of the checkpoint: learn through
+    # learn_one only, never through the filter or the forest (the snapshot would go stale).
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_snapshot"}
+
+    def _scorer(self) -> ForestSnapshot:
+        snapshot: ForestSnapshot | None = self.__dict__.get("_snapshot")
+        if snapshot is None:
+            snapshot = self._snapshot = ForestSnapshot(self.forest, FEATURES)
+        return snapshot
+
+    def score_one(self, x: dict[str, float]) -> float:
+        """The forest's score of ``x`` (``forest.score_one``)."""
+        return self._scorer().score_one(x)
+
+    def learn_one(self, x: dict[str, float]) -> None:
+        """``filter.learn_one(x)``: the threshold learns the score, the forest ``x``
+        unless flagged."""
+        if learn(self.filter, self._scorer(), x):
+            del self._snapshot
+
 
 @register("unusual_trajectory", direction="help")
 class UnusualTrajectory(Detector):
@@ -254,7 +278,7 @@ class UnusualTrajectory(Detector):
             surprise = series.update(final_income, float(final))  # scored, then learned
             x_final = self.features(state, view, final, baseline, False, surprise)
             x_final["income_change"] = 1.0 if baseline.learn(final_income) else 0.0
-            model.filter.learn_one(x_final)
+            model.learn_one(x_final)
             for name, value in x_final.items():
                 model.medians[name].update(value)
             model.seen += 1
@@ -272,7 +296,7 @@ class UnusualTrajectory(Detector):
         )
         if model.seen < self.warmup:
             return []  # no flag before the warm-up, so no score (scoring learns nothing)
-        score = model.filter.score_one(x)
+        score = model.score_one(x)
         if not model.filter.classify(score):
             return []
         contributions = self._attribution(model, x, score)
@@ -317,7 +341,7 @@ class UnusualTrajectory(Detector):
         for name in FEATURES:
             typical = dict(x)
             typical[name] = model.medians[name].get() or 0.0
-            falls[name] = max(score - model.forest.score_one(typical), 0.0)
+            falls[name] = max(score - model.score_one(typical), 0.0)
         total = sum(falls.values())
         if total <= 0:
             return {name: 1.0 / len(FEATURES) for name in FEATURES}

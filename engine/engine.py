@@ -38,7 +38,7 @@ from engine.findings import Finding, View
 from engine.household import Change, event_month, forget_closed, incomes_fixed, new_household
 from engine.outbox import decode_outbox, encode_outbox
 from engine.routing import Tick
-from engine.state import HouseholdState, decode_state, encode_state
+from engine.state import HouseholdState, SavedStates, encode_state
 from engine.store import (
     Store,
     StoreConflict,
@@ -71,6 +71,7 @@ class DetectorLike(Protocol):
 
 
 CONFLICT_ATTEMPTS = 5  # a batch whose shared keys another worker changed is run again
+SAVED_STATES = 5_000  # households an engine keeps decoded between steps (SavedStates; ~10 KB each)
 
 
 class OperatorAlert(msgspec.Struct, kw_only=True, frozen=True):
@@ -120,6 +121,7 @@ class Engine:
         scope: str = "engine",
         owns: Callable[[str], bool] | None = None,
         outbox: bool = False,
+        saved_states: int = SAVED_STATES,
     ) -> None:
         """``scope`` names this engine's own keys (clock, held-record index,
         outbox index) when several engines share a store; ``owns`` says which
@@ -127,6 +129,7 @@ class Engine:
         back in :attr:`StepResult.forward`); with ``outbox`` every alert is
         also recorded, atomically with its household's state, under
         :func:`~engine.store.outbox_key` until :mod:`engine.outbox` clears it.
+        ``saved_states`` households are kept decoded between steps.
         """
         self.settings = settings
         self.detectors = list(detectors)
@@ -143,6 +146,7 @@ class Engine:
         self.owns = owns or (lambda region: True)
         self.owned = sorted(r for r in self.regions if self.owns(r))
         self.outbox = outbox
+        self.saved = SavedStates(saved_states)
 
     # --- the batch ---------------------------------------------------------------------
 
@@ -223,7 +227,7 @@ class _Step:
     def household(self, household: str) -> HouseholdState | None:
         if household not in self.households:
             blob = self.ws.get(household_key(household))
-            self.households[household] = decode_state(blob) if blob else None
+            self.households[household] = self.engine.saved.take(household, blob) if blob else None
         return self.households[household]
 
     def calendar(self, region: str) -> Calendar:
@@ -234,12 +238,15 @@ class _Step:
 
     def save(self) -> None:
         keep = self.settings.correction_months + self.settings.source_skew_months
+        saved: list[tuple[str, bytes, HouseholdState]] = []
         for household, state in self.households.items():
             if state is not None:
                 # Forget what no record can correct any more: a function of the
                 # household's own records, so every arrival order forgets the same.
                 forget_closed(state, state.latest - keep + 1)
-                self.ws.put(household_key(household), encode_state(state))
+                blob = encode_state(state)
+                self.ws.put(household_key(household), blob)
+                saved.append((household, blob, state))
         for person, index in self.indexes.items():
             self.ws.put(person_key(person), encode_index(index) if index.facts else None)
         for region, calendar in self.calendars.items():
@@ -252,6 +259,8 @@ class _Step:
         if self.engine.watermark:
             self.ws.put(clock_key(self.engine.scope), self.engine.watermark.encode())
         self.ws.commit()
+        for household, blob, state in saved:
+            self.engine.saved.keep(household, blob, state)
 
     # --- one record --------------------------------------------------------------------
 

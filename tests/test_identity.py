@@ -62,6 +62,21 @@ def test_invalid_numbers_are_named(number: str, code: str) -> None:
     assert number[:17] not in str(caught.value)
 
 
+@given(st.from_regex(r"[0-9]{17}", fullmatch=True))
+def test_the_check_character_is_iso_7064_mod_11_2(first17: str) -> None:
+    # Written out: the digit at place i from the left weighs 2 ** (17 - i) modulo 11,
+    # and the check value is what brings the whole sum to 1 modulo 11 (10 is X).
+    total = sum(int(digit) * pow(2, 17 - i, 11) for i, digit in enumerate(first17))
+    value = (12 - total % 11) % 11
+    assert check_character(first17) == ("X" if value == 10 else str(value))
+
+
+@pytest.mark.parametrize("first17", ["1101051949123100", "1101051949123100A", "١" * 17, " " * 17])
+def test_the_check_character_needs_17_ascii_digits(first17: str) -> None:
+    with pytest.raises(ValueError, match="exactly 17 digits"):
+        check_character(first17)
+
+
 @given(valid_ids())
 def test_every_correct_check_character_validates(number: str) -> None:
     assert validate_id_number(number) == number
