@@ -194,15 +194,19 @@ def _read_amount(
 ) -> int:
     """A member's amount of a month; at least the amount before, when a row of it was unreadable.
 
-    A rejected row is not income that stopped: the month counts what the member
-    had in the latest month before it whose rows were all read.
+    A rejected row is not income that stopped: it says that something was paid
+    that month. The month counts what the member had in the latest month before
+    it whose rows were all read and paid something (a month with no row at all,
+    a late or a lost one, says nothing of the amount).
     """
     amount = amount_at(series, state, month)
     if not member.unread or not _unread(member, month, sources):
         return amount
     for before in range(month - 1, state.base_month - 1, -1):
         if not _unread(member, before, sources):
-            return max(amount, amount_at(series, state, before))
+            paid = amount_at(series, state, before)
+            if paid:
+                return max(amount, paid)
     return amount
 
 

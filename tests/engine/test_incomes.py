@@ -64,3 +64,17 @@ def test_a_month_whose_row_could_not_be_read_counts_the_month_before() -> None:
     assert [household_income(state, m) for m in months] == expected
     with incomes_fixed(state):
         assert [household_income(state, m) for m in months] == expected
+
+
+def test_an_unreadable_month_after_one_without_rows_counts_the_last_paid_month() -> None:
+    # Wages of +1 never came (lost, or not yet); the row of +2 came and could not
+    # be read: +2 counts the wages of +0, and +1 stays empty.
+    head = MemberState(
+        person="P1", position=1, relation="head", joined=first_day(BASE),
+        wages=[4000, 0, 0], unread=[(BASE + 2, WAGE)],
+    )  # fmt: skip
+    state = HouseholdState(
+        v=STATE_VERSION, household="H", region="130126", scheme="dibao",
+        enrolled=first_day(BASE), members=[head], base_month=BASE,
+    )  # fmt: skip
+    assert [household_income(state, m) for m in range(BASE, BASE + 3)] == [4000, 0, 4000]

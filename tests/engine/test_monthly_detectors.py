@@ -172,6 +172,16 @@ def test_two_months_of_unreadable_wage_rows_are_not_wages_that_stopped() -> None
     assert [a for a in alerts if a[0] in ("income_drop", "job_loss", "unusual_trajectory")] == []
 
 
+def test_a_month_without_rows_then_an_unreadable_one_is_not_wages_that_stopped() -> None:
+    # May's wage row never came; June's came and could not be read (seen in the
+    # mixed world: a lost month beside a malformed row raised job_loss).
+    wages = {m: 4000.0 for m in months("2023-01", 30) if m not in ("2024-05", "2024-06")}
+    deliveries = history(wages)
+    deliveries[18].append(unreadable(HEAD, "2024-06", "2024-07-05"))
+    alerts = run(deliveries)
+    assert [a for a in alerts if a[0] == "job_loss"] == []
+
+
 def test_an_unreadable_row_of_either_kind_counts_for_wages_too() -> None:
     # A row whose record type could not be read either (record_kind None).
     wages = {m: 4000.0 for m in months("2023-01", 30) if m not in ("2024-05", "2024-06")}
