@@ -70,3 +70,42 @@ def test_the_snapshot_is_not_checkpointed() -> None:
     score = model.score_one(x)  # (takes a snapshot)
     assert pickle.dumps(model) == before
     assert pickle.loads(before).score_one(x) == score == model.forest.score_one(x)
+
+
+def test_one_walk_learns_and_scores_as_rivers_walks() -> None:
+    """The score of where learning took a value is River's score of the value, and
+    taking the value back leaves the forest as it was (counter and every l_mass)."""
+    rng = random.Random(7)
+    river = filtered(50, 7)
+    for _ in range(60):  # past the first window: the scores are not all 0
+        river.learn_one(point(rng))
+    forest = river.anomaly_detector
+    snapshot = ForestSnapshot(forest, FEATURES)
+    for n in range(30):
+        x = point(rng, odd=n % 3 == 0)
+        before = pickle.dumps(forest)
+        expected = forest.score_one(x)
+        ends = snapshot.learn_one(x)
+        assert snapshot.score_ends(ends) == expected
+        assert pickle.dumps(forest) != before
+        snapshot.unlearn(ends)
+        assert pickle.dumps(forest) == before
+
+
+def test_flagged_values_are_not_learned_by_a_protected_forest() -> None:
+    """Values the filter flags go through the take-back: the forests still end equal."""
+    rng = random.Random(11)
+    river, ours = filtered(40, 11), filtered(40, 11)
+    snapshot = ForestSnapshot(ours.anomaly_detector, FEATURES)
+    flagged = 0
+    for n in range(300):
+        x = point(rng, odd=n % 4 == 0)
+        score = river.anomaly_detector.score_one(x)
+        flagged += bool(n > 40 and river.classify(score))
+        river.learn_one(x)
+        if learn(ours, snapshot, x):
+            snapshot = ForestSnapshot(ours.anomaly_detector, FEATURES)
+        if n % 37 == 0:  # (in mid-window too)
+            assert pickle.dumps(ours) == pickle.dumps(river)
+    assert pickle.dumps(ours) == pickle.dumps(river)
+    assert flagged > 10
