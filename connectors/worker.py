@@ -235,7 +235,7 @@ class Worker:
 
     async def normalise_agent(self, stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(self.options.batch_size, self.options.batch_within):
-            await self.normalise(self.seen(_messages(batch)))
+            await self.normalise(self.seen(batch))
 
     async def normalise(self, messages: list[Message]) -> None:
         """Department messages to the household topic, in arrival order across partitions.
@@ -417,21 +417,21 @@ class Worker:
         # In the consumer's own thread: a seek from this one races its fetcher.
         await self.app.consumer.seek_wait(stuck)
 
-    def seen(self, messages: Sequence[Message]) -> list[Message]:
-        """The messages of partitions this worker holds, noted as seen; a batch taken
-        before a rebalance may hold others, which their new owner reads again."""
+    def seen(self, batch: Sequence[EventT]) -> list[Message]:
+        """A batch's messages of partitions this worker holds, noted as seen; a batch
+        taken before a rebalance may hold others, which their new owner reads again."""
         now = time.monotonic()
         kept = []
-        for m in messages:
-            tp = TP(m.topic, m.partition)
-            if tp in self.owned:
-                self.last_seen[tp] = now
-                kept.append(m)
+        for event in batch:
+            m = event.message
+            if m.tp in self.owned:
+                self.last_seen[m.tp] = now
+                kept.append(Message(m.topic, m.partition, m.offset, m.key, m.value))
         return kept
 
     async def decide_agent(self, stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(self.options.batch_size, self.options.batch_within):
-            await self.decide(self.seen(_messages(batch)))
+            await self.decide(self.seen(batch))
 
     async def decide(self, messages: list[Message]) -> None:
         if not messages:
@@ -655,14 +655,6 @@ class Worker:
     async def metrics_page(self, request: Any) -> Any:
         payload, content_type = self.metrics.exposition()
         return self.app.web.bytes(payload, content_type=content_type)
-
-
-def _messages(batch: Sequence[EventT]) -> list[Message]:
-    out = []
-    for event in batch:
-        m = event.message
-        out.append(Message(m.topic, m.partition, m.offset, m.key, m.value))
-    return out
 
 
 def build(options: WorkerOptions, pseudonymiser: Pseudonymiser) -> Worker:
