@@ -661,16 +661,27 @@ def build(options: WorkerOptions, pseudonymiser: Pseudonymiser) -> Worker:
     return Worker(options, load_engine_config(options.config_dir), pseudonymiser)
 
 
-def run(options: WorkerOptions, pseudonymiser: Pseudonymiser, loglevel: str = "info") -> None:
-    """Run until SIGTERM or Ctrl-C (faust's worker handles both and stops cleanly)."""
-    worker = build(options, pseudonymiser)
-    log_config_dict = log_config(loglevel)
-    runner = faust.Worker(
+def runner(worker: Worker, loglevel: str = "info") -> faust.Worker:
+    """faust's worker around ours: its signals, logging and event loop."""
+    faust_worker = faust.Worker(
         worker.app,
         loglevel=loglevel,
-        logging_config=log_config_dict,
+        logging_config=log_config(loglevel),
         override_logging=True,
         quiet=True,
     )
+    # faust's worker shows a terminal spinner at levels of warning and above, and
+    # for it sets the root logger to DEBUG: every debug call of aiokafka, faust and
+    # mode then made a record for the handlers to drop (a tenth of the consumer
+    # thread's time under load). Without the spinner the root logger stays at
+    # ``loglevel``.
+    faust_worker.spinner = None
+    return faust_worker
+
+
+def run(options: WorkerOptions, pseudonymiser: Pseudonymiser, loglevel: str = "info") -> None:
+    """Run until SIGTERM or Ctrl-C (faust's worker handles both and stops cleanly)."""
+    worker = build(options, pseudonymiser)
+    faust_worker = runner(worker, loglevel)
     worker.own_the_seeks()  # (the consumer is made here, on the loop faust.Worker set up)
-    runner.execute_from_commandline()
+    faust_worker.execute_from_commandline()
