@@ -259,9 +259,12 @@ class Worker:
                 outgoing = await self.in_thread("route", lambda: self.pipeline.route(events))
                 await self.send(outgoing)
                 self.routed = True
-            if positions != self.saved_positions:
-                await self.in_thread("positions", lambda: self.pipeline.published({}, positions))
-                self.saved_positions = positions
+            # Only the positions that moved: a batch of a few records moves one or two
+            # of the dozens of department partitions' keys.
+            moved = {k: v for k, v in positions.items() if self.saved_positions.get(k) != v}
+            if moved:
+                await self.in_thread("positions", lambda: self.pipeline.published({}, moved))
+                self.saved_positions.update(moved)
             self.hold_back()
             self.metrics.count(tally)
             self.metrics.batch_seconds.labels("normalise").observe(time.perf_counter() - started)
@@ -524,6 +527,7 @@ class Worker:
 
     async def on_revoked(self, app: faust.App, revoked: set[TP], **_: Any) -> None:
         self.positioned.clear()
+        self.saved_positions.clear()  # (another worker may save them now: all again next time)
         self.owned -= set(revoked)
         self.paused -= set(revoked)
         for tp in revoked:
