@@ -41,6 +41,7 @@ _FALSE = frozenset({"0", "false", "f", "n", "no", "否"})
 _MISSING = object()
 _MAX_DIGITS = 15  # no amount or count in any department's data has more integer digits
 _INCOME_KINDS = frozenset(get_args(IncomeKind))
+_NUMBER_TYPES = (str, int, float)  # a tuple: `str | int | float` would be made on every call
 _QUOTABLE = re.compile(r"^[^0-9]*(?:[0-9]{1,6}[^0-9]+)*[0-9]{0,6}$")
 
 
@@ -101,7 +102,7 @@ def _type(value: Any) -> str:
 
 
 def _decimal(value: Any, column: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    if isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES):
         raise RowRejected(
             "bad_type", f"column '{column}' must be a number, got {_type(value)}", column
         )
@@ -189,7 +190,37 @@ _timestamp = functools.lru_cache(maxsize=8192)(timestamp)
 
 def _parse_time(value: Any, spec: FieldSpec, column: str) -> dt.datetime:
     text = _text(value, column, "a date")
-    for fmt in spec.formats:
+    try:
+        return _time_in_formats(text, tuple(spec.formats))
+    except ValueError:
+        raise _bad_date(spec, column) from None
+
+
+def _parse_month(value: Any, spec: FieldSpec, column: str) -> str:
+    """The ``YYYY-MM`` of a month field's value."""
+    text = _text(value, column, "a date")
+    try:
+        return _month_in_formats(text, tuple(spec.formats))
+    except ValueError:
+        raise _bad_date(spec, column) from None
+
+
+def _bad_date(spec: FieldSpec, column: str) -> RowRejected:
+    return RowRejected(
+        "bad_date",
+        f"column '{column}' is not a valid {spec.type} in format {' or '.join(spec.formats)}",
+        column,
+    )
+
+
+# Each department file repeats the same few hundred months and few thousand
+# dates: each text is read once per field's formats (a datetime is immutable, so
+# every row can share it). A text that does not parse raises every time and is
+# never kept (lru_cache keeps no exceptions): it may be anything, even an ID number.
+@functools.lru_cache(maxsize=8192)
+def _time_in_formats(text: str, formats: tuple[str, ...]) -> dt.datetime:
+    """``text`` read by the first of ``formats`` that reads it exactly, in local time if naive."""
+    for fmt in formats:
         if _fixed_width(fmt) is not None:
             try:
                 return _fixed_local(text, fmt)
@@ -204,11 +235,14 @@ def _parse_time(value: Any, spec: FieldSpec, column: str) -> dt.datetime:
         if parsed.strftime(fmt) != text and parsed.replace(tzinfo=None).strftime(fmt) != text:
             continue
         return parsed.replace(tzinfo=CST) if parsed.tzinfo is None else parsed
-    raise RowRejected(
-        "bad_date",
-        f"column '{column}' is not a valid {spec.type} in format {' or '.join(spec.formats)}",
-        column,
-    )
+    raise ValueError("no format reads the value")
+
+
+@functools.lru_cache(maxsize=8192)
+def _month_in_formats(text: str, formats: tuple[str, ...]) -> str:
+    """The ``YYYY-MM`` of :func:`_time_in_formats` (formatting it costs more than the cache)."""
+    parsed = _time_in_formats(text, formats)
+    return f"{parsed.year:04d}-{parsed.month:02d}"
 
 
 class RowConverter:
@@ -228,7 +262,7 @@ class RowConverter:
             "number": self._number,
             "date": _parse_time,
             "datetime": _parse_time,
-            "month": self._month,
+            "month": _parse_month,
             "region": self._region,
             "bool": self._bool,
             "members": self._members,
@@ -270,7 +304,7 @@ class RowConverter:
             event_time = _fixed_local(event_time, "%Y-%m")
         if isinstance(event_time, dt.datetime):
             content["event_time"] = _timestamp(event_time)
-        natural_key = "|".join(_key_part(content.get(name)) for name in spec.key)
+        natural_key = "|".join([_key_part(content.get(name)) for name in spec.key])
         try:
             return self._event(content, natural_key, received_at, source)
         except msgspec.ValidationError as exc:
@@ -416,10 +450,6 @@ class RowConverter:
         if not math.isfinite(number):
             raise RowRejected("bad_number", f"column '{column}' is not a finite number", column)
         return _bounded(number, spec, column, None)
-
-    def _month(self, value: Any, spec: FieldSpec, column: str) -> str:
-        parsed = _parse_time(value, spec, column)
-        return f"{parsed.year:04d}-{parsed.month:02d}"
 
     def _region(self, value: Any, spec: FieldSpec, column: str) -> str:
         code = _text(value, column, "the region code")

@@ -163,11 +163,12 @@ def _csv_rows(data: bytes, layout: Layout) -> Iterator[tuple[int, Row | LineProb
             yield number, LineProblem(code, message, text, first if code == "truncated" else None)
             continue
         limit = layout.max_field_chars
-        long = next((h for h, v in zip(header, values, strict=True) if len(v) > limit), None)
-        if long is not None:
-            message = f"column '{long}' is longer than {limit} characters"
-            yield number, LineProblem("oversized_field", message, text)
-            continue
+        if len(text) > limit:  # (no value is longer than its line)
+            long = next((h for h, v in zip(header, values, strict=True) if len(v) > limit), None)
+            if long is not None:
+                message = f"column '{long}' is longer than {limit} characters"
+                yield number, LineProblem("oversized_field", message, text)
+                continue
         yield number, dict(zip(header, values, strict=True))
     if header is None:
         yield 0, LineProblem("empty_file", "file has no readable header line", "")
@@ -181,10 +182,29 @@ def _csv_values(line: bytes, layout: Layout) -> tuple[list[str], str] | LineProb
     text = _decode(line, layout.encoding)
     if isinstance(text, LineProblem):
         return text
+    if _plain_csv(text):
+        return text.split(layout.delimiter), text
     try:
         return next(csv.reader([text], delimiter=layout.delimiter, strict=True)), text
     except csv.Error as exc:
         return LineProblem("bad_csv", f"line is not valid CSV: {exc}", text)
+
+
+def _plain_csv(text: str) -> bool:
+    """Whether splitting at the delimiter reads ``text`` exactly as the csv module does.
+
+    Almost every line of a department's file is plain: not empty (the csv
+    module reads no value there), no quote or line break (which it reads
+    specially) and no value over its field limit. A split costs a quarter of a
+    csv reader; any other line goes to one.
+    """
+    return (
+        text != ""
+        and '"' not in text
+        and "\r" not in text
+        and "\n" not in text
+        and len(text) <= csv.field_size_limit()
+    )
 
 
 def _header_problem(names: list[str]) -> LineProblem | None:

@@ -8,19 +8,15 @@ error messages) of anything shaped like an ID number.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hmac
-import operator
+import hashlib
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-# GB 11643-1999: weights of the first 17 digits, and the check character for
-# each value of the weighted sum modulo 11 (ISO 7064 MOD 11-2, 10 written X).
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+# GB 11643-1999: the check character for each value modulo 11 of the weighted
+# sum of the first 17 digits (ISO 7064 MOD 11-2, 10 written X).
 _CHECK_CHARS = "10X98765432"
-_ZERO_WEIGHT = ord("0") * sum(_WEIGHTS)
 
 # Province-level codes of GB/T 2260 (first two digits of a region code).
 PROVINCE_CODES = frozenset(
@@ -67,13 +63,12 @@ def check_character(first17: str) -> str:
     >>> check_character("11010519491231002")
     'X'
     """
-    digits = first17.encode("ascii", errors="replace")
-    if len(digits) != 17 or not digits.isdigit():
+    if len(first17) != 17 or not (first17.isascii() and first17.isdigit()):
         raise ValueError("the check character needs exactly 17 digits")
-    # Bytes are character codes: each digit counts 48 ("0") too much (a third of
-    # the cost of int() per character, on every ID number read).
-    total = sum(map(operator.mul, digits, _WEIGHTS)) - _ZERO_WEIGHT
-    return _CHECK_CHARS[total % 11]
+    # The digit at place i weighs 2 ** (17 - i) modulo 11. As 13 is 2 modulo 11,
+    # the digits read as a number in base 13 weigh 13 ** (16 - i), which is that
+    # weight halved: one int() instead of 17 multiplications, on every ID number read.
+    return _CHECK_CHARS[2 * int(first17, 13) % 11]
 
 
 def validate_id_number(raw: str) -> str:
@@ -96,7 +91,7 @@ def validate_id_number(raw: str) -> str:
     if number[:2] not in PROVINCE_CODES:
         raise IdError("id_region", "ID number has no valid province prefix")
     try:
-        birth = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+        birth = dt.date.fromisoformat(number[6:14])  # YYYYMMDD, ISO 8601's basic form
     except ValueError:
         raise IdError("id_birth_date", "ID number holds an impossible birth date") from None
     if not 1900 <= birth.year <= 2099:
@@ -144,6 +139,46 @@ PSEUDONYM_PATTERN = r"^psn:[a-z0-9][a-z0-9_-]{0,15}:[a-z2-7]{24}$"
 _KEY_ID_SHAPE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,15}$")
 MIN_KEY_BYTES = 16
 
+# RFC 4648 base32 in lower case, ten bits (two characters) at a time.
+_BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
+_BASE32_PAIRS = tuple(first + second for first in _BASE32 for second in _BASE32)
+_PSEUDONYM_SHIFTS = tuple(range(110, -1, -10))  # 120 bits, most significant first
+
+
+def _base32_of_15_bytes(data: bytes) -> str:
+    """``base64.b32encode(data).decode().lower()`` of 15 bytes (no padding), in half the time.
+
+    >>> _base32_of_15_bytes(b"lifeline pseudo")
+    'nruwmzlmnfxgkidqonsxkzdp'
+    """
+    number = int.from_bytes(data, "big")
+    return "".join([_BASE32_PAIRS[(number >> shift) & 0x3FF] for shift in _PSEUDONYM_SHIFTS])
+
+
+class _HmacSha256:
+    """HMAC-SHA256 under one key, with the key's two padded hash states made once.
+
+    RFC 2104 (section 4) suggests keeping them; ``hmac.digest`` sets the key up
+    again on every call, which costs three times what copying the states does,
+    on every ID number read. Tests hold it equal to ``hmac.digest``.
+    """
+
+    _BLOCK = 64  # bytes of a SHA-256 block
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > self._BLOCK:
+            key = hashlib.sha256(key).digest()
+        padded = key.ljust(self._BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in padded))
+        self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in padded))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
 
 @dataclass(frozen=True)
 class Pseudonymiser:
@@ -160,6 +195,7 @@ class Pseudonymiser:
 
     key_id: str
     key: bytes = field(repr=False)
+    _hmac: _HmacSha256 = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not _KEY_ID_SHAPE.match(self.key_id):
@@ -170,11 +206,16 @@ class Pseudonymiser:
             raise ValueError(
                 f"pseudonymisation key must be at least {MIN_KEY_BYTES} bytes, got {len(self.key)}"
             )
+        object.__setattr__(self, "_hmac", _HmacSha256(self.key))
+
+    def __reduce__(self) -> tuple[type[Pseudonymiser], tuple[str, bytes]]:
+        # Hash states do not pickle: a copy sets its key up again.
+        return type(self), (self.key_id, self.key)
 
     def pseudonym(self, id_number: str) -> str:
         """Pseudonym of a *validated* ID number (call :func:`validate_id_number` first)."""
-        digest = hmac.digest(self.key, id_number.encode("ascii"), "sha256")
-        return f"psn:{self.key_id}:{base64.b32encode(digest[:15]).decode('ascii').lower()}"
+        digest = self._hmac.digest(id_number.encode("ascii"))
+        return f"psn:{self.key_id}:{_base32_of_15_bytes(digest[:15])}"
 
     def mask_id_tokens(self, text: str) -> str:
         """Replace every ID-shaped token in free text.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hmac
+import pickle
 import re
 
 import pytest
@@ -15,6 +18,8 @@ from engine.identity import (
     IdError,
     Pseudonymiser,
     RegionRelation,
+    _base32_of_15_bytes,
+    _HmacSha256,
     check_character,
     is_valid_region,
     region_relation,
@@ -77,6 +82,23 @@ def test_the_check_character_needs_17_ascii_digits(first17: str) -> None:
         check_character(first17)
 
 
+@given(st.text(alphabet="0123456789", min_size=8, max_size=8))
+def test_the_birth_date_is_checked_as_the_calendar_has_it(birth: str) -> None:
+    first17 = f"110105{birth}002"
+    try:
+        year = dt.date(int(birth[:4]), int(birth[4:6]), int(birth[6:])).year
+    except ValueError:
+        expected: str | None = "impossible birth date"
+    else:
+        expected = None if 1900 <= year <= 2099 else "out of range"
+    try:
+        validate_id_number(first17 + check_character(first17))
+    except IdError as error:
+        assert error.code == "id_birth_date" and expected is not None and expected in str(error)
+    else:
+        assert expected is None
+
+
 @given(valid_ids())
 def test_every_correct_check_character_validates(number: str) -> None:
     assert validate_id_number(number) == number
@@ -109,6 +131,28 @@ def test_pseudonyms_are_stable_keyed_and_shaped(number: str) -> None:
     other_key = Pseudonymiser("t2", b"another-key-0123456789")
     assert other_key.pseudonym(number).split(":")[2] != pseudonym.split(":")[2]
     assert number not in pseudonym
+
+
+def test_pseudonyms_do_not_change() -> None:
+    # Pseudonyms are stored and exchanged: the same key must give the same ones, always.
+    key = Pseudonymiser("k1", b"0123456789abcdef")
+    assert key.pseudonym("11010519491231002X") == "psn:k1:3vvfxixo22b6pes3ed3flqau"
+
+
+@given(st.binary(max_size=200), st.binary(max_size=100))
+def test_the_keyed_hash_is_hmac_sha256(key: bytes, message: bytes) -> None:
+    assert _HmacSha256(key).digest(message) == hmac.digest(key, message, "sha256")
+
+
+@given(st.binary(min_size=15, max_size=15))
+def test_the_pseudonym_text_is_lower_case_base32(data: bytes) -> None:
+    assert _base32_of_15_bytes(data) == base64.b32encode(data).decode("ascii").lower()
+
+
+@given(valid_ids())
+def test_a_pickled_pseudonymiser_makes_the_same_pseudonyms(number: str) -> None:
+    copy = pickle.loads(pickle.dumps(KEY))
+    assert copy == KEY and copy.pseudonym(number) == KEY.pseudonym(number)
 
 
 @given(valid_ids(), st.text(alphabet=" ,;:|\t=", min_size=1, max_size=3))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.convert import _fixed_width, _strptime
+from connectors.convert import _fixed_width, _month_in_formats, _strptime, _time_in_formats
+from engine.events import CST
 
 FORMATS = ["%Y%m", "%Y%m%d", "%Y-%m", "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y%m%d%H%M%S"]
 
@@ -43,3 +45,26 @@ def test_the_fast_parser_accepts_and_rejects_what_strptime_does(fmt: str, text: 
 def test_formats_beyond_fixed_width_digits_go_to_strptime() -> None:
     assert _fixed_width("%d/%b/%Y") is None and _fixed_width("%Y-%m-%dT%H:%M:%S%z") is None
     assert fast("05/Mar/2026", "%d/%b/%Y") == dt.datetime(2026, 3, 5)
+
+
+@given(text=texts, formats=st.lists(st.sampled_from(FORMATS), min_size=1, max_size=3))
+def test_a_value_is_read_by_the_first_of_its_formats_that_reads_it(
+    text: str, formats: list[str]
+) -> None:
+    first = next((p for fmt in formats if (p := reference(text, fmt)) is not None), None)
+    try:
+        parsed: dt.datetime | None = _time_in_formats(text, tuple(formats))
+        month: str | None = _month_in_formats(text, tuple(formats))
+    except ValueError:
+        parsed = month = None
+    assert parsed == (first and first.replace(tzinfo=CST))
+    assert month == (first and f"{first.year:04d}-{first.month:02d}")
+
+
+@pytest.mark.parametrize("read", [_time_in_formats, _month_in_formats])
+def test_a_value_that_is_no_date_is_never_kept(read: Any) -> None:
+    # A date column may hold anything, even an ID number: only dates are cached.
+    before = read.cache_info().currsize
+    with pytest.raises(ValueError):
+        read("110105194912310021", ("%Y%m%d", "%Y-%m-%d"))
+    assert read.cache_info().currsize == before

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from connectors.files import Reject
 from connectors.mapping import Catalog
+from connectors.readers import _plain_csv
 from engine.events import CST, Event, RecordUnreadable
 from engine.identity import PROVINCE_CODES
 
@@ -158,6 +159,26 @@ def test_any_bytes_give_one_item_per_line_and_never_raise(
         assert len(whole_file) <= 1
 
     check()
+
+
+csv_values = st.text(alphabet='ab 7张,;|\t"\r\x00\u2028', max_size=5)
+
+
+@PROPERTY_SETTINGS
+@given(
+    values=st.lists(st.one_of(csv_values, csv_values.map(lambda v: f'"{v}"')), max_size=6),
+    delimiter=st.sampled_from([",", ";", "|", "\t", " ", '"']),
+)
+def test_a_plain_line_splits_as_the_csv_module_reads_it(values: list[str], delimiter: str) -> None:
+    text = delimiter.join(values)
+    if _plain_csv(text):
+        assert text.split(delimiter) == next(csv.reader([text], delimiter=delimiter, strict=True))
+
+
+def test_a_value_over_the_csv_field_limit_goes_to_the_csv_module() -> None:
+    limit = csv.field_size_limit()
+    assert _plain_csv("a" * limit) and not _plain_csv("a" * (limit + 1))
+    assert not _plain_csv("") and not _plain_csv('a,"b"') and not _plain_csv("a\rb")
 
 
 # --- (b) human resources contributions, CSV ---------------------------------------------------
