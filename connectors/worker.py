@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -215,6 +216,8 @@ class Worker:
 
     async def send(self, outgoing: Sequence[Outgoing]) -> None:
         """Send and wait until the broker has every message (again, whole, on failure)."""
+        if not outgoing:
+            return
         delay = 0.5
         started = time.perf_counter()
         while True:
@@ -247,12 +250,12 @@ class Worker:
         yet waits in the arrival order, and :meth:`release_held` sends it on.
         """
         async with self.reading:
-            if messages:
-                self.last_input = time.monotonic()
             started = time.perf_counter()
             tally = Tally()
-            dead = await self.in_thread("normalise", lambda: self.pipeline.take(messages, tally))
-            await self.send(dead)
+            if messages:  # (none when release_held only lets held records go)
+                self.last_input = time.monotonic()
+                take = functools.partial(self.pipeline.take, messages, tally)
+                await self.send(await self.in_thread("normalise", take))
             ends = await self.input_ends()
             events, positions = self.pipeline.release(ends, await self.route_until())
             if events:
