@@ -3,15 +3,18 @@
 A Half-Space Trees score depends only on the trees' reference masses
 (``r_mass``), which change only when the forest's window turns over (every
 ``window_size`` learned values); between turns, one region's forest scores
-every household of the region. :class:`ForestSnapshot` lays each tree out
-in flat lists (heap order: the children of node ``i`` are ``2i + 1`` and
-``2i + 2``), holding per node the split and, where River's walk would stop,
-the score it would have summed down to there. A score is then a few list
-lookups per tree instead of River's walk over node objects. Learning walks
-the same lists and counts on River's own nodes (the window's turn is River's
-own ``learn_one``), so the forest, and its checkpoint, stay River's. The walk
-that learns a value also scores it: the node where it ends in a tree knows
-the score a walk to it stops with.
+every household of the region. :class:`ForestSnapshot` lays out the part of
+each tree that River's scoring walk can pass through as nested tuples (the
+split, then the two sides), ending, where the walk would stop, in the score
+it would have summed down to there. A score is then a few tuple lookups per
+tree instead of River's walk over node objects.
+
+Learning counts a value on every node of its way down every tree (``l_mass``,
+River's ``_walk_learn``), and only the window's turn reads those counts. So
+the snapshot keeps the values it learns and counts them all at once
+(:meth:`ForestSnapshot.settle`, one array walk per tree) when the window is
+about to turn or the forest is checkpointed; the window's turn itself is
+River's own ``learn_one``, and the forest, and its checkpoint, stay River's.
 
 The score is River's ``HalfSpaceTrees.score_one`` exactly: masses are
 integers, River's float sum of integers below 2**53 is exact, and so is this
@@ -21,11 +24,14 @@ integer sum; both end with the same division.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
+import numpy as np
 from river import anomaly
 
-LEAF = -1  # the feature of a node at the trees' full height: it has no split
+# River's scoring walk through one tree, from a node: the score summed down to where
+# it stops, or the split (feature index, threshold) and the walks from its children.
+Walk: TypeAlias = "int | tuple[int, float, Walk, Walk]"
 
 
 class ForestSnapshot:
@@ -42,43 +48,33 @@ class ForestSnapshot:
         self.height = forest.height
         self.features = tuple(features)
         position = {name: i for i, name in enumerate(self.features)}
+        self.walks = [self._walk(root, 0, 0, position) for root in forest.trees]
         # Per tree, by node in heap order: the node itself (whose l_mass learning
-        # counts), its split (feature index or LEAF, threshold), whether River's
-        # scoring walk stops there, and the score summed down to it.
-        self.trees: list[tuple[list[Any], list[int], list[float], list[bool], list[int]]] = []
-        self.ends: list[list[int]] = []
+        # counts) and, above the full height, its split (feature index, threshold).
+        self.trees: list[tuple[list[Any], list[int], list[float]]] = []
+        branches = (1 << self.height) - 1  # (a padded tree is complete)
         for root in forest.trees:
-            # Breadth first from the root: a padded tree is complete, so this is heap order.
-            nodes, depths, above = [root], [0], [0]
-            split: list[int] = []
-            thresholds: list[float] = []
-            stops: list[bool] = []
-            totals: list[int] = []
-            for i, node in enumerate(nodes):  # (the list grows as the walk goes)
-                depth = depths[i]
-                total = above[i] + node.r_mass * (1 << depth)
-                totals.append(total)
-                if depth == self.height:
-                    split.append(LEAF)
-                    thresholds.append(0.0)
-                    stops.append(True)
-                    continue
+            nodes, split, thresholds = [root], [], []
+            for i in range(branches):  # breadth first from the root: heap order
+                node = nodes[i]
                 split.append(position[node.feature])
                 thresholds.append(node.threshold)
-                stops.append(node.r_mass < forest.size_limit)
                 nodes.extend(node.children)
-                depths += [depth + 1, depth + 1]
-                above += [total, total]
-            self.trees.append((nodes, split, thresholds, stops, totals))
-            # Per node, the score River's walk towards it ends with: the sum at the
-            # first node on the way where the walk stops. For a node at full height
-            # (where learning ends) that is the tree's score of the values it counts.
-            ends, stopped = totals[:], stops[:]
-            for i in range(1, len(nodes)):
-                parent = (i - 1) // 2
-                if stopped[parent]:
-                    ends[i], stopped[i] = ends[parent], True
-            self.ends.append(ends)
+            self.trees.append((nodes, split, thresholds))
+        # The values learned and not yet counted on the nodes (see settle).
+        self.pending: list[list[float]] = []
+
+    def _walk(self, node: Any, depth: int, above: int, position: dict[str, int]) -> Walk:
+        total: int = above + node.r_mass * (1 << depth)
+        if depth == self.height or node.r_mass < self.forest.size_limit:
+            return total
+        left, right = node.children
+        return (
+            position[node.feature],
+            node.threshold,
+            self._walk(left, depth + 1, total, position),
+            self._walk(right, depth + 1, total, position),
+        )
 
     def score_one(self, x: Mapping[str, float]) -> float:
         """``HalfSpaceTrees.score_one(x)``."""
@@ -86,46 +82,41 @@ class ForestSnapshot:
             return 0  # (River's own: an int)
         values = [x[name] for name in self.features]
         score = 0
-        for _, split, thresholds, stops, totals in self.trees:
-            i = 0
-            while not stops[i]:
+        for node in self.walks:
+            while type(node) is tuple:  # (isinstance costs a fifth of the score)
+                feature, threshold, left, right = node
                 # River goes left when value < threshold, else right (NaN too).
-                i = 2 * i + 1 if values[split[i]] < thresholds[i] else 2 * i + 2
-            score += totals[i]
+                node = left if values[feature] < threshold else right
+            score += node  # type: ignore[operator]  # (where the walk stopped: an int)
         return 1 - score / self.max_score
 
-    def learn_one(self, x: Mapping[str, float]) -> list[int]:
-        """Count ``x`` on its way down every tree (River's ``_walk_learn``), as the
-        forest's ``learn_one`` does short of turning the window: learn through
-        :func:`learn`, which leaves the window's last value to River. Returns where
-        ``x`` ended in each tree (for :meth:`score_ends` and :meth:`unlearn`)."""
-        values = [x[name] for name in self.features]
-        ends = []
-        for nodes, split, thresholds, _, _ in self.trees:
-            i = 0
-            for _ in range(self.height):
-                nodes[i].l_mass += 1
-                i = 2 * i + 1 if values[split[i]] < thresholds[i] else 2 * i + 2
-            nodes[i].l_mass += 1
-            ends.append(i)
+    def learn_one(self, x: Mapping[str, float]) -> None:
+        """Learn ``x`` as the forest's ``learn_one`` does short of turning the window
+        (learn through :func:`learn`, which leaves the window's last value to River):
+        counted on the nodes at the next :meth:`settle`."""
+        self.pending.append([x[name] for name in self.features])
         self.forest.counter += 1
-        return ends
 
-    def score_ends(self, ends: Sequence[int]) -> float:
-        """``score_one(x)`` for the value that :meth:`learn_one` took to ``ends``."""
-        if self.first_window:
-            return 0  # (River's own: an int)
-        score = sum(tree_ends[i] for tree_ends, i in zip(self.ends, ends, strict=True))
-        return 1 - score / self.max_score
-
-    def unlearn(self, ends: Sequence[int]) -> None:
-        """Take back the last :meth:`learn_one`, which took its value to ``ends``."""
-        for (nodes, _, _, _, _), i in zip(self.trees, ends, strict=True):
-            while i > 0:
-                nodes[i].l_mass -= 1
-                i = (i - 1) // 2
-            nodes[0].l_mass -= 1
-        self.forest.counter -= 1
+    def settle(self) -> None:
+        """Count the values learned since the last settle on the trees' nodes, every
+        node a value passes from the root to the full height (River's ``_walk_learn``)."""
+        if not self.pending:
+            return
+        values = np.array(self.pending, dtype=np.float64)
+        self.pending = []
+        rows = np.arange(len(values))
+        for nodes, split, thresholds in self.trees:
+            features, cuts = np.array(split), np.array(thresholds)
+            at = np.zeros(len(values), dtype=np.intp)
+            passed = [at]
+            for _ in range(self.height):
+                # River goes left when value < threshold, else right (NaN too).
+                right = ~(values[rows, features[at]] < cuts[at])
+                at = 2 * at + 1 + right
+                passed.append(at)
+            counts = np.bincount(np.concatenate(passed), minlength=len(nodes))
+            for i in np.flatnonzero(counts).tolist():
+                nodes[i].l_mass += int(counts[i])
 
 
 def learn(
@@ -134,23 +125,21 @@ def learn(
     """River's ``QuantileFilter.learn_one(x)`` for the filter over ``snapshot``'s forest,
     through the snapshot; True when the forest's window turned (the snapshot is stale).
 
-    The score is where ``x`` ends in each tree, so one walk down the trees both
-    learns and scores: a value flagged (which a protected forest must not learn,
-    one in ``1 - q``) is taken back again.
+    A value flagged (which a protected forest must not learn, one in ``1 - q``) is
+    not learned.
     """
     forest = snapshot.forest
-    protect = detector.protect_anomaly_detector
+    score = snapshot.score_one(x)
+    learned = not detector.protect_anomaly_detector or not detector.classify(score)
+    stale = False
     if not snapshot.trees or forest.counter + 1 == forest.window_size:
-        # The first value builds the trees, the window's last turns it: River's own.
-        score = snapshot.score_one(x)
-        stale = not protect or not detector.classify(score)
-        if stale:
+        # The first value builds the trees, the window's last turns it: River's own,
+        # on the masses counted so far.
+        snapshot.settle()
+        if learned:
             forest.learn_one(x)
-    else:
-        ends = snapshot.learn_one(x)
-        score = snapshot.score_ends(ends)
-        stale = False
-        if protect and detector.classify(score):
-            snapshot.unlearn(ends)
+            stale = True
+    elif learned:
+        snapshot.learn_one(x)
     detector.quantile.update(score)
     return stale

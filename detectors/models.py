@@ -173,8 +173,13 @@ class RegionModel:
     # The forest scores and learns through a snapshot of its masses (detectors/hst.py),
     # taken again when its window turns, and not part of the checkpoint: learn through
     # learn_one only, never through the filter or the forest (the snapshot would go stale).
+    # The snapshot counts what it learned on the forest's nodes before the forest is
+    # pickled, so the checkpoint is the forest River's own learning would have left.
 
     def __getstate__(self) -> dict[str, Any]:
+        snapshot: ForestSnapshot | None = self.__dict__.get("_snapshot")
+        if snapshot is not None:
+            snapshot.settle()
         return {k: v for k, v in self.__dict__.items() if k != "_snapshot"}
 
     def _scorer(self) -> ForestSnapshot:
@@ -281,12 +286,15 @@ class UnusualTrajectory(Detector):
         if not known(state, month - 3):
             return []
         model = self._region(state.region)
+        final = view.final_month
+        learns = month > state.decided and known(state, final - 3)
+        if not learns and model.seen < self.warmup:
+            return []  # nothing to learn, and no score before the warm-up (below)
         baseline = HouseholdBaseline(self.fading_factor, state.models.get(self.name))
         series = SeriesScorer(**SERIES)  # type: ignore[arg-type]
         stored = state.models.get(self.series_key, [])
         series.restore(stored)
-        final = view.final_month
-        if month > state.decided and known(state, final - 3):
+        if learns:
             # Learn from the month no record can change any more, never from the
             # month being decided: what is learned is then the same whatever
             # order the departments' records arrived in. Score before learning.
@@ -305,10 +313,10 @@ class UnusualTrajectory(Detector):
         # The months since, not yet final, are looked at but not learned: the change
         # test looks ahead from where it stands, itself rather than a copy, since
         # this baseline is not stored again (its numbers, if learned, are above).
-        ahead = baseline.change
+        ahead, scale = baseline.change, max(float(baseline.mean.get()), 100.0)
         changed = False
         for m in range(final + 1, month + 1):
-            ahead.update(household_income(state, m) / max(float(baseline.mean.get()), 100.0))
+            ahead.update(household_income(state, m) / scale)
             changed = changed or bool(ahead.drift_detected)
         income = float(household_income(state, month))
         x = self.features(

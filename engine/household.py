@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import add
 
 from engine import events as ev
 from engine.config import RegionSettings
@@ -270,8 +271,10 @@ def _incomes(state: HouseholdState) -> list[int]:
     """Every month's :func:`household_income` at once, by slot of the window
     (``base_month`` first; months beyond the list: 0)."""
     base = state.base_month
-    totals = [0] * max((len(s) for m in state.members for s in (m.wages, m.transfers)), default=0)
+    totals = [0] * max([len(s) for m in state.members for s in (m.wages, m.transfers)], default=0)
     for m in state.members:
+        if not (m.wages or m.transfers or m.unread):
+            continue  # (a child, say: nothing to count)
         # The months in_household holds for: from the month joined to the month
         # before leaving (left is the first day away) and the month of death.
         first = month_of_day(m.joined)
@@ -280,9 +283,13 @@ def _incomes(state: HouseholdState) -> list[int]:
             last = month_of_day(m.left - 1)
         if m.died is not None:
             last = min(last, month_of_day(m.died))
+        start = max(0, first - base)
         for series in (m.wages, m.transfers):
-            for slot in range(max(0, first - base), min(len(series), last - base + 1)):
-                totals[slot] += series[slot]
+            end = min(len(series), last - base + 1)
+            if start < end:  # (integers: the order of the sums does not matter)
+                totals[start:end] = map(add, totals[start:end], series[start:end])
+        if not m.unread:
+            continue
         for month in sorted({u[0] for u in m.unread if first <= u[0] <= last}):
             slot = month - base
             if slot >= len(totals):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from bisect import bisect_right
 
 from engine.events import CST, instant
 
@@ -61,20 +62,15 @@ def day_name(index: int) -> str:
     return day_date(index).isoformat()
 
 
-def month_of_day(index: int) -> int:
-    """The month index a day index falls in."""
-    date = day_date(index)
-    return (date.year - 2000) * 12 + date.month - 1
-
-
 def _first_day(month: int) -> int:
     year, m = divmod(month, 12)
     return dt.date(2000 + year, m + 1, 1).toordinal() - _EPOCH_DAY
 
 
-# Month decisions ask for month boundaries millions of times: a table of the
-# months 2000-01 to 2099-12 answers without building a date.
+# Month decisions ask for month boundaries, and the months of days, millions of
+# times: a table of the months 2000-01 to 2099-12 answers without building a date.
 _FIRST_DAYS = tuple(_first_day(m) for m in range(1201))
+_TABLE_END = _FIRST_DAYS[-1]  # (2100-01-01: the months of later days are computed)
 
 
 def first_day(month: int) -> int:
@@ -86,6 +82,18 @@ def first_day(month: int) -> int:
     if 0 <= month <= 1200:
         return _FIRST_DAYS[month]
     return _first_day(month)
+
+
+def month_of_day(index: int) -> int:
+    """The month index a day index falls in.
+
+    >>> month_of_day(0), month_of_day(30), month_of_day(31), month_of_day(-1), month_of_day(36525)
+    (0, 0, 1, -1, 1200)
+    """
+    if 0 <= index < _TABLE_END:
+        return bisect_right(_FIRST_DAYS, index) - 1
+    date = day_date(index)
+    return (date.year - 2000) * 12 + date.month - 1
 
 
 def calendar_month(month: int) -> int:
