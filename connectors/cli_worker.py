@@ -74,9 +74,6 @@ def connections(bootstrap: str, redis_url: str) -> tuple[KafkaConnection, RedisC
               help="Port of /health and /metrics (on 127.0.0.1).")  # fmt: skip
 @click.option("--batch-wait", type=click.FloatRange(0.001, 10), default=0.05, show_default=True,
               help="Seconds a batch waits to fill before it is handled anyway.")  # fmt: skip
-@click.option("--fetch-wait", type=click.FloatRange(0.001, 1.5), default=0.01, show_default=True,
-              help="Seconds the broker may hold a fetch for more records (a trickle of "
-                   "records: fewer fetches; a backlog fills them at once).")  # fmt: skip
 @click.option("--settle-after", type=click.FloatRange(0, 86400), default=60.0, show_default=True,
               help="Idle seconds before deciding what is due (0: at the next record).")  # fmt: skip
 @click.option("--reload-every", type=click.FloatRange(0.5, 3600), default=5.0, show_default=True,
@@ -96,7 +93,6 @@ def worker_command(
     backfill_until: str | None,
     batch_size: int,
     batch_wait: float,
-    fetch_wait: float,
     session_timeout: float,
     web_port: int,
     settle_after: float,
@@ -135,7 +131,6 @@ def worker_command(
         backfill_until=backfill_until,
         batch_size=batch_size,
         batch_within=batch_wait,
-        fetch_wait=fetch_wait,
         session_timeout=session_timeout,
         web_port=web_port,
         settle_after=settle_after,

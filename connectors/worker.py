@@ -40,7 +40,6 @@ from faust.types import TP, EventT
 
 from connectors.department_topics import DepartmentTopics
 from connectors.dropped_fetches import watch_dropped_fetches
-from connectors.fetch_wait import fetch_every
 from connectors.mapping import Catalog
 from connectors.pipeline import (
     Message,
@@ -77,7 +76,6 @@ class WorkerOptions:
     backfill_until: str | None = None
     batch_size: int = 2000
     batch_within: float = 0.05  # seconds a batch waits to fill (what a quiet record waits)
-    fetch_wait: float = 0.01  # seconds the broker may hold a fetch for more records (fetch_wait.py)
     session_timeout: float = 30.0
     web_port: int = 6066
     reload_every: float = 5.0  # seconds between looks at the config files
@@ -692,7 +690,5 @@ def run(options: WorkerOptions, pseudonymiser: Pseudonymiser, loglevel: str = "i
     """Run until SIGTERM or Ctrl-C (faust's worker handles both and stops cleanly)."""
     worker = build(options, pseudonymiser)
     faust_worker = runner(worker, loglevel)
-    # (faust's consumer is made here, on the loop faust.Worker set up)
-    worker.own_the_seeks()
-    fetch_every(worker.app.consumer, options.fetch_wait)
+    worker.own_the_seeks()  # (the consumer is made here, on the loop faust.Worker set up)
     faust_worker.execute_from_commandline()
