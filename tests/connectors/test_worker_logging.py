@@ -20,7 +20,7 @@ def root_logger() -> Iterator[logging.Logger]:
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
     yield root
-    for handler in root.handlers:
+    for handler in list(root.handlers):  # (a copy: removing while iterating skips)
         if handler not in handlers:
             root.removeHandler(handler)
     root.setLevel(level)
