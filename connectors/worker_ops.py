@@ -83,6 +83,13 @@ class Metrics:
             "Department records read and waiting for an earlier arrival elsewhere",
             registry=r,
         )
+        self.clock_checks = Counter(
+            "lifeline_clock_checks",
+            "Looks at whether the household topic is decided to its end, before the clock "
+            "moves on: answered by the worker's own sends, or by Redis and the broker",
+            ["by"],
+            registry=r,
+        )
         self.reloads = Counter(
             "lifeline_config_reloads", "Config changes seen", ["outcome"], registry=r
         )

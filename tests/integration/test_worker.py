@@ -23,6 +23,7 @@ from .worker_harness import (
     Deployment,
     WorkerProcess,
     household_states,
+    metric_samples,
     state_differences,
     states_in,
 )
@@ -94,6 +95,14 @@ def test_a_backlog_read_all_at_once_gives_the_alerts_replay_gives(
     worker = WorkerProcess(deployment, tmp_path, extra=("--batch-size", "10"))
     worker.start()
     feeder.wait(deployment.store(), deployment.app, timeout=180, alive=worker.alive)
+    # Alone on every partition, the worker is the household topic's only writer: after
+    # the broker's ends once per assignment, its own sends tell when the clock may move.
+    checks = {
+        s.labels["by"]: s.value
+        for s in metric_samples(worker)
+        if s.name == "lifeline_clock_checks_total"
+    }
+    assert checks.get("worker", 0) > checks.get("broker", 0) > 0, checks
     assert worker.stop() == 0, worker.log_text()[-3000:]
     feeder.close()
     assert_as_replay_gives(deployment)
