@@ -38,10 +38,10 @@ from engine import outbox
 from engine.alert import Alert
 from engine.directory import decode_index
 from engine.engine import Engine, StepResult
-from engine.events import CST, Event, EventError, Timestamp, decode_event, encode
+from engine.events import CST, BatchEnd, Event, EventError, Timestamp, decode_event, encode
 from engine.partitioned import scope_of
-from engine.routing import Router, Tick, persons
-from engine.store import Store, WriteGroup, person_key
+from engine.routing import PERSON_KEY_PREFIX, Route, Router, Tick, persons
+from engine.store import Store, WriteGroup, person_key, region_index
 
 # What a record the engine cannot take raises (a bug or an unforeseen value);
 # the store's own errors are not among them: those are retried, never set aside.
@@ -122,6 +122,7 @@ class Outgoing:
     key: bytes | None
     value: bytes
     partition: int | None = None
+    crossing: bool = False  # its decision may reach another partition (:meth:`Pipeline.crossing`)
 
 
 @dataclass
@@ -158,6 +159,9 @@ class Pipeline:
         # reads back every waiting outbox, not only the alerts it raised itself.
         self.unsure: set[int] = set(range(partitions))
         self.order: ArrivalOrder[Event] = ArrivalOrder()  # department records read
+        # Each enrolled household's county, from the store's region indexes and the
+        # enrolments decided since (:meth:`learn_homes`); what :meth:`crossing` reads.
+        self.homes: dict[str, str] = {}
         self.use(config)
 
     # --- config --------------------------------------------------------------------
@@ -243,9 +247,38 @@ class Pipeline:
                     out.append(Outgoing(self.topics.events, TICK_KEY, value, partition))
             route = self.router.route(item, indexes.get(getattr(item, "person", "")))
             value = encode(item)
+            crossing = self.crossing(item, route)
             for partition in route.partitions:
-                out.append(Outgoing(self.topics.events, route.key.encode(), value, partition))
+                out.append(
+                    Outgoing(self.topics.events, route.key.encode(), value, partition, crossing)
+                )
         return out
+
+    def crossing(self, event: Event, route: Route) -> bool:
+        """Whether deciding ``event`` may reach beyond the partition it goes to.
+
+        A roster record writes the roster facts other partitions' records are
+        resolved by (and may release records held for its members); a record of
+        a person in no household yet is held where any enrolment may release it;
+        a record of a household another partition owns is forwarded there. What
+        stays put is an end-of-batch (each partition keeps its own counties'
+        calendars) and a record of a household this partition owns: the household
+        its person's roster facts give, as the engine resolves it.
+        """
+        if isinstance(event, BatchEnd):
+            return False
+        if str(event.__struct_config__.tag).startswith("roster."):
+            return True
+        if route.key.startswith(PERSON_KEY_PREFIX):  # (resolved to no household)
+            return True
+        home = self.homes.get(route.key)
+        return home is None or (self.router.partition_of(home),) != route.partitions
+
+    def learn_homes(self) -> None:
+        """Every enrolled household's county, from the store's region indexes."""
+        for region in self.config.settings.regions:
+            for household in self.store.index_members(region_index(region.code)):
+                self.homes[household] = region.code
 
     def read(self, message: Message) -> list[Event | Reject]:
         """A department message's items (:meth:`DepartmentTopics.decode`); a connector
@@ -362,12 +395,15 @@ class Pipeline:
         raise a second time, and they must still go out.
         """
         result, dead = self.process(partition, events, tally, settle)
+        self.homes.update(result.enrolled)
         out = list(dead)
         for forward in result.forward:
             tally.forwarded += 1
             target = self.router.partition_of(forward.region)
             event = encode(forward.event)
-            out.append(Outgoing(self.topics.events, forward.household.encode(), event, target))
+            out.append(
+                Outgoing(self.topics.events, forward.household.encode(), event, target, True)
+            )
         households = set(result.outbox)
         if partition in self.unsure:
             households |= set(outbox.waiting(self.store, scope_of(partition)))

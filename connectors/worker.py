@@ -137,6 +137,9 @@ class Worker:
         # every partition of its input topics it is their only writer, so once it has
         # the broker's ends (after an assignment) it can tell alone when it is decided.
         self.sent_to: dict[int, int] = {}
+        # Of those, the end of what may reach another partition when decided
+        # (Pipeline.crossing): alone, only these hold the clock back.
+        self.crossing_to: dict[int, int] = {}
         self.alone = False
         self.ends_known = False
         self.positioned = asyncio.Event()  # set once an assignment's resume points are known
@@ -230,10 +233,12 @@ class Worker:
                     await self.app.producer.send(o.topic, o.key, o.value, o.partition, None, None)
                     for o in outgoing
                 ]
-                for sent in await asyncio.gather(*futures):
+                for o, sent in zip(outgoing, await asyncio.gather(*futures), strict=True):
                     if sent.topic == self.topics.events:
                         end = max(self.sent_to.get(sent.partition, 0), sent.offset + 1)
                         self.sent_to[sent.partition] = end
+                        if o.crossing:
+                            self.crossing_to[sent.partition] = end
                 self.metrics.step_seconds.labels("send").observe(time.perf_counter() - started)
                 return
             except Exception as exc:
@@ -265,10 +270,16 @@ class Worker:
                 await self.send(await self.in_thread("normalise", take))
             ends = await self.input_ends()
             events, positions = self.pipeline.release(ends, await self.route_until())
-            if events:
-                outgoing = await self.in_thread("route", lambda: self.pipeline.route(events))
+            while events:
+                route = functools.partial(self.pipeline.route, events)
+                outgoing = await self.in_thread("route", route)
                 await self.send(outgoing)
                 self.routed = True
+                if not self.alone:
+                    break  # (the next arrival time waits for the broker's answer)
+                # Alone, the next arrival time may follow at once if nothing sent
+                # can reach another partition before it is decided.
+                events, positions = self.pipeline.release(ends, await self.route_until())
             # Only the positions that moved: a batch of a few records moves one or two
             # of the dozens of department partitions' keys.
             moved = {k: v for k, v in positions.items() if self.saved_positions.get(k) != v}
@@ -348,23 +359,29 @@ class Worker:
             self.offsets = None
 
     async def household_topic_decided(self) -> bool:
-        """Whether every partition of the household topic is decided to its end.
+        """Whether the household topic is decided far enough for the clock to move on.
 
-        What this worker sent and has not decided yet answers no at once. When
-        it holds every partition it reads it is their only writer, so once the
-        broker's ends are known its own sends keep them: the clock moves on
-        without a round trip to Redis and the broker.
+        That is to its end, as far as anything decided may reach another
+        partition. When this worker holds every partition it reads it is their
+        only writer, so once the broker's ends are known its own sends keep
+        them: it waits only for what it sent that may reach another partition
+        (:meth:`Pipeline.crossing`; a record of a household the partition owns
+        is decided there before anything later), without a round trip to Redis
+        and the broker. Otherwise what it sent and has not decided answers no at
+        once, and Redis and the broker answer the rest.
         """
         tps = [TP(self.topics.events, p) for p in range(self.options.partitions)]
+        if self.alone and self.ends_known:
+            self.metrics.clock_checks.labels("worker").inc()
+            return all(
+                self.decided_to.get(tp, 0) >= self.crossing_to.get(tp.partition, 0) for tp in tps
+            )
         if any(
             self.decided_to.get(tp, 0) < self.sent_to.get(tp.partition, 0)
             for tp in tps
             if tp in self.owned
         ):
             return False
-        if self.alone and self.ends_known:
-            self.metrics.clock_checks.labels("worker").inc()
-            return True
         self.metrics.clock_checks.labels("broker").inc()
         names = [(tp.topic, tp.partition) for tp in tps]
         # A look, not a step: off the engine thread, and a failure only means "not yet".
@@ -376,9 +393,10 @@ class Worker:
         except STORE_ERRORS:
             return False
         ends = await self.ends_of(tps)
-        if self.alone:
+        if self.alone:  # (what others wrote before counts as crossing)
             for tp, end in ends.items():
-                self.sent_to[tp.partition] = max(self.sent_to.get(tp.partition, 0), end)
+                for known in (self.sent_to, self.crossing_to):
+                    known[tp.partition] = max(known.get(tp.partition, 0), end)
             self.ends_known = True
         return all(saved.get((tp.topic, tp.partition), 0) >= end for tp, end in ends.items())
 
@@ -532,6 +550,8 @@ class Worker:
         self.owned = set(assigned)
         self.alone = self.holds_every_partition(app)
         self.ends_known = False  # (another worker may have written meanwhile)
+        if self.alone:
+            await self.in_thread("homes", self.pipeline.learn_homes)
         ours = sorted((tp.topic, tp.partition) for tp in new)
         saved = await self.in_thread("positions", lambda: self.pipeline.positions(ours))
         read = await self.in_thread("positions", lambda: self.pipeline.positions(ours, read_key))

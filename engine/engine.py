@@ -100,6 +100,7 @@ class StepResult:
     counts: Counter[str] = field(default_factory=Counter)
     forward: list[Forward] = field(default_factory=list)
     outbox: set[str] = field(default_factory=set)  # households whose outbox was written
+    enrolled: dict[str, str] = field(default_factory=dict)  # new households and their counties
 
     def merge(self, other: StepResult) -> None:
         self.alerts += other.alerts
@@ -107,6 +108,7 @@ class StepResult:
         self.counts.update(other.counts)
         self.forward += [f for f in other.forward if f not in self.forward]
         self.outbox |= other.outbox
+        self.enrolled.update(other.enrolled)
 
 
 class Engine:
@@ -304,6 +306,7 @@ class _Step:
                 return
             state = new_household(event, self.settings.window_months)
             self.households[household] = state
+            self.result.enrolled[household] = state.region
             self.ws.index_add(region_index(state.region), household)
             self.new_members.setdefault(state.region, set()).add(household)
         self.apply_to(state, event)

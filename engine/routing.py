@@ -25,6 +25,8 @@ from engine.config import Settings
 from engine.directory import PersonIndex
 from engine.timeline import day_index
 
+PERSON_KEY_PREFIX = "person:"  # the key of a record whose person is in no household (yet)
+
 
 @dataclass(frozen=True)
 class Tick:
@@ -80,7 +82,7 @@ class Router:
             return Route(str(household), home)
         person = str(getattr(event, "person", ""))
         found = index.resolve(day_index(event.event_time), self.horizon) if index else None
-        return Route(found or f"person:{person}", home)
+        return Route(found or f"{PERSON_KEY_PREFIX}{person}", home)
 
 
 @dataclass(frozen=True)

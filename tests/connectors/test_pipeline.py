@@ -14,7 +14,7 @@ from detectors.catalog import load_engine_config
 from engine.identity import Pseudonymiser, check_character
 from engine.routing import Tick
 from engine.store import MemoryStore
-from tests.engine.factory import REGION, ROOT, enrol, event, person, wage
+from tests.engine.factory import REGION, ROOT, batch_end, enrol, event, person, wage
 
 
 @pytest.fixture
@@ -138,3 +138,48 @@ def test_a_rejected_wage_row_is_a_dead_letter_and_an_event_keyed_as_the_wage(
     assert again.take([line(0, "4500.00"), line(1, "45OO.00")], Tally()) == []
     assert [type(e).__name__ for e in again.release({("dept.human_resources", 0): 2}, None)[0]] == [
         "Wage", "RecordUnreadable"]  # fmt: skip
+
+
+def crossing(pipeline: Pipeline, out: list[Outgoing]) -> list[tuple[str, bool]]:
+    """(kind, crossing) of each routed record (ticks left out)."""
+    return [(orjson.loads(o.value)["kind"], o.crossing) for o in out if o.key != TICK_KEY]
+
+
+def test_only_records_whose_decision_stays_on_their_partition_are_not_crossing(
+    pipeline: Pipeline,
+) -> None:
+    head, stranger = person(1), person(2)
+    enrolment = enrol("H1", [(head, "head")])
+    pipeline.decide(pipeline.router.partition_of(REGION), [enrolment], Tally())
+    assert pipeline.homes == {"H1": REGION}  # learned from the decision
+    elsewhere = "130424"  # another county, on another partition
+    assert pipeline.router.partition_of(elsewhere) != pipeline.router.partition_of(REGION)
+    records = [
+        enrol("H2", [(person(3), "head")]),  # writes roster facts others resolve by
+        wage(head, "2025-03", 3000.0),  # H1's own county: decided where it goes
+        event("income.wage", "2025-03-01", "2025-03-28", region=elsewhere, person=head,
+              month="2025-03", amount=900.0, employer="E2"),  # forwarded to H1's county
+        wage(stranger, "2025-03", 2000.0),  # no household: held until an enrolment
+        batch_end("2025-03", "2025-04-10"),  # every partition keeps its own calendars
+    ]  # fmt: skip
+    assert crossing(pipeline, pipeline.route(records)) == [
+        ("roster.enrolled", True),
+        ("income.wage", False),
+        ("income.wage", True),
+        ("income.wage", True),
+        *[("batch.end", False)] * 4,
+    ]
+
+
+def test_a_pipeline_learns_the_households_counties_from_the_store(pipeline: Pipeline) -> None:
+    pipeline.decide(
+        pipeline.router.partition_of(REGION), [enrol("H1", [(person(1), "head")])], Tally()
+    )
+    fresh = Pipeline(
+        "app", load_engine_config(ROOT / "config"), pipeline.departments, pipeline.store, 4
+    )
+    record = wage(person(1), "2025-03", 3000.0)
+    assert crossing(fresh, fresh.route([record])) == [("income.wage", True)]  # not known yet
+    fresh.learn_homes()
+    assert fresh.homes == {"H1": REGION}
+    assert crossing(fresh, fresh.route([record])) == [("income.wage", False)]
