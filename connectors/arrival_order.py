@@ -102,13 +102,17 @@ class ArrivalOrder(Generic[T]):
         return min((self.latest[tp] for tp in behind), default="\uffff")
 
     def release(
-        self, ends: Mapping[TopicPartition, int | None], until: str | None = None
+        self,
+        ends: Mapping[TopicPartition, int | None],
+        until: str | None = None,
+        before: str | None = None,
     ) -> list[T]:
         """What may go now, in arrival order (then partition and offset).
 
         ``ends`` maps every input partition this reader owns to the offset
         after its last record (its high watermark), or None when not known yet;
-        nothing that arrived after ``until`` goes (the caller's own limit).
+        nothing that arrived after ``until``, or at or after ``before``, goes
+        (the caller's own limits).
         """
         mark = self.watermark(ends)
         out: list[T] = []
@@ -116,7 +120,11 @@ class ArrivalOrder(Generic[T]):
             return out
         if until is not None:
             mark = min(mark, until)
-        while self._held and self._held[0].arrival <= mark:
+        while (
+            self._held
+            and self._held[0].arrival <= mark
+            and (before is None or self._held[0].arrival < before)
+        ):
             held = heapq.heappop(self._held)
             out.append(held.item)
             tp = (held.topic, held.partition)
@@ -125,6 +133,10 @@ class ArrivalOrder(Generic[T]):
             while offsets and offsets[0] in gone:
                 gone.discard(heapq.heappop(offsets))
         return out
+
+    def waiting(self, until: str) -> list[tuple[str, T]]:
+        """(arrival, record) of every record held that arrived by ``until``, in no order."""
+        return [(h.arrival, h.item) for h in self._held if h.arrival <= until]
 
     def next_arrival(self) -> str | None:
         """The earliest arrival time held."""

@@ -38,9 +38,19 @@ from engine import outbox
 from engine.alert import Alert
 from engine.directory import decode_index
 from engine.engine import Engine, StepResult
-from engine.events import CST, BatchEnd, Event, EventError, Timestamp, decode_event, encode
+from engine.events import (
+    CST,
+    BatchEnd,
+    Event,
+    EventError,
+    RosterEnrolled,
+    RosterExited,
+    Timestamp,
+    decode_event,
+    encode,
+)
 from engine.partitioned import scope_of
-from engine.routing import PERSON_KEY_PREFIX, Route, Router, Tick, persons
+from engine.routing import PERSON_KEY_PREFIX, Route, Router, Tick, named, persons
 from engine.store import Store, WriteGroup, person_key, region_index
 
 # What a record the engine cannot take raises (a bug or an unforeseen value);
@@ -122,7 +132,9 @@ class Outgoing:
     key: bytes | None
     value: bytes
     partition: int | None = None
-    crossing: bool = False  # its decision may reach another partition (:meth:`Pipeline.crossing`)
+    # What its decision may reach beyond its partition (:meth:`Pipeline.reach`): None
+    # anything, else what later records of these persons read (empty: nothing).
+    reach: tuple[str, ...] | None = ()
 
 
 @dataclass
@@ -220,16 +232,20 @@ class Pipeline:
         return dead
 
     def release(
-        self, ends: Mapping[tuple[str, int], int | None], until: str | None
+        self,
+        ends: Mapping[tuple[str, int], int | None],
+        until: str | None,
+        before: str | None = None,
     ) -> tuple[list[Event], dict[str, bytes]]:
-        """Events that may go now (none that arrived after ``until``), and what to
+        """Events that may go now (none that arrived after ``until``, or at or after
+        ``before``), and what to
         save once they have gone: each department partition's resume point, and
         the offset after its last record read (:func:`read_key`).
 
         ``ends`` is the high watermark of every department partition this
         worker reads (:class:`connectors.arrival_order.ArrivalOrder`).
         """
-        events = self.order.release(ends, until)
+        events = self.order.release(ends, until, before)
         saved = self.offsets(self.order.resume_points())
         return events, saved | self.offsets(self.order.next_read, read_key)
 
@@ -247,32 +263,44 @@ class Pipeline:
                     out.append(Outgoing(self.topics.events, TICK_KEY, value, partition))
             route = self.router.route(item, indexes.get(getattr(item, "person", "")))
             value = encode(item)
-            crossing = self.crossing(item, route)
+            reach = self.reach(item, route)
             for partition in route.partitions:
                 out.append(
-                    Outgoing(self.topics.events, route.key.encode(), value, partition, crossing)
+                    Outgoing(self.topics.events, route.key.encode(), value, partition, reach)
                 )
         return out
 
-    def crossing(self, event: Event, route: Route) -> bool:
-        """Whether deciding ``event`` may reach beyond the partition it goes to.
+    def reach(self, event: Event, route: Route) -> tuple[str, ...] | None:
+        """What deciding ``event`` may change beyond the partition it goes to: None
+        if anything, else the persons whose later records it may change.
 
-        A roster record writes the roster facts other partitions' records are
-        resolved by (and may release records held for its members); a record of
-        a person in no household yet is held where any enrolment may release it;
-        a record of a household another partition owns is forwarded there. What
-        stays put is an end-of-batch (each partition keeps its own counties'
-        calendars) and a record of a household this partition owns: the household
-        its person's roster facts give, as the engine resolves it.
+        A record of a household another partition owns is forwarded there, and
+        so is a roster record of one (and one whose household is not known, or
+        that ends it: its members are not named). Any other roster record writes
+        the roster facts its persons' later records are resolved by and releases
+        records held for them; a record of a person in no household yet is held
+        where an enrolment of theirs releases it. What stays put is an
+        end-of-batch (each partition keeps its own counties' calendars) and a
+        record of a household its partition owns, as the engine resolves it.
         """
         if isinstance(event, BatchEnd):
-            return False
-        if str(event.__struct_config__.tag).startswith("roster."):
-            return True
+            return ()
+        household = getattr(event, "household", None)
+        if household is not None:  # a roster record
+            home = self.homes.get(household)
+            if home is None and not isinstance(event, RosterEnrolled):
+                return None
+            if isinstance(event, RosterExited) or self.elsewhere(home, route):
+                return None
+            return named(event)
         if route.key.startswith(PERSON_KEY_PREFIX):  # (resolved to no household)
-            return True
+            return named(event)
         home = self.homes.get(route.key)
-        return home is None or (self.router.partition_of(home),) != route.partitions
+        return None if home is None or self.elsewhere(home, route) else ()
+
+    def elsewhere(self, county: str | None, route: Route) -> bool:
+        """Whether a known county is decided on another partition than the route's."""
+        return county is not None and (self.router.partition_of(county),) != route.partitions
 
     def learn_homes(self) -> None:
         """Every enrolled household's county, from the store's region indexes."""
@@ -402,7 +430,7 @@ class Pipeline:
             target = self.router.partition_of(forward.region)
             event = encode(forward.event)
             out.append(
-                Outgoing(self.topics.events, forward.household.encode(), event, target, True)
+                Outgoing(self.topics.events, forward.household.encode(), event, target, None)
             )
         households = set(result.outbox)
         if partition in self.unsure:

@@ -55,6 +55,7 @@ from connectors.redis_store import RedisStore
 from connectors.worker_ops import ConfigWatcher, Metrics, log_config
 from detectors.catalog import EngineConfig, load_engine_config
 from engine.identity import Pseudonymiser
+from engine.routing import named
 
 log = logging.getLogger("lifeline.worker")
 T = TypeVar("T")
@@ -137,9 +138,11 @@ class Worker:
         # every partition of its input topics it is their only writer, so once it has
         # the broker's ends (after an assignment) it can tell alone when it is decided.
         self.sent_to: dict[int, int] = {}
-        # Of those, the end of what may reach another partition when decided
-        # (Pipeline.crossing): alone, only these hold the clock back.
+        # Of those, the end of what may reach any other partition when decided
+        # (Pipeline.reach): alone, only these hold the clock back, and for later
+        # records of a person, what may change those (its partition, end, arrival).
         self.crossing_to: dict[int, int] = {}
+        self.naming: dict[str, tuple[int, int, str]] = {}
         self.alone = False
         self.ends_known = False
         self.positioned = asyncio.Event()  # set once an assignment's resume points are known
@@ -237,8 +240,10 @@ class Worker:
                     if sent.topic == self.topics.events:
                         end = max(self.sent_to.get(sent.partition, 0), sent.offset + 1)
                         self.sent_to[sent.partition] = end
-                        if o.crossing:
+                        if o.reach is None:
                             self.crossing_to[sent.partition] = end
+                        for person in o.reach or ():
+                            self.naming[person] = (sent.partition, end, self.pipeline.router.clock)
                 self.metrics.step_seconds.labels("send").observe(time.perf_counter() - started)
                 return
             except Exception as exc:
@@ -269,7 +274,8 @@ class Worker:
                 take = functools.partial(self.pipeline.take, messages, tally)
                 await self.send(await self.in_thread("normalise", take))
             ends = await self.input_ends()
-            events, positions = self.pipeline.release(ends, await self.route_until())
+            until = await self.route_until()
+            events, positions = self.pipeline.release(ends, until, self.first_to_wait(until))
             while events:
                 route = functools.partial(self.pipeline.route, events)
                 outgoing = await self.in_thread("route", route)
@@ -279,7 +285,8 @@ class Worker:
                     break  # (the next arrival time waits for the broker's answer)
                 # Alone, the next arrival time may follow at once if nothing sent
                 # can reach another partition before it is decided.
-                events, positions = self.pipeline.release(ends, await self.route_until())
+                until = await self.route_until()
+                events, positions = self.pipeline.release(ends, until, self.first_to_wait(until))
             # Only the positions that moved: a batch of a few records moves one or two
             # of the dozens of department partitions' keys.
             moved = {k: v for k, v in positions.items() if self.saved_positions.get(k) != v}
@@ -308,6 +315,27 @@ class Worker:
             return clock
         self.routed = False
         return upcoming
+
+    def first_to_wait(self, until: str) -> str | None:
+        """The earliest arrival time held (by ``until``) with a record of a person whose
+        earlier record, sent and not decided yet, may change it (:meth:`Pipeline.reach`)."""
+        if not self.alone:  # (Redis and the broker answer for the household topic)
+            self.naming.clear()
+            return None
+        events = self.topics.events
+        self.naming = {
+            person: (partition, end, arrival)
+            for person, (partition, end, arrival) in self.naming.items()
+            if self.decided_to.get(TP(events, partition), 0) < end
+        }
+        if not self.naming:
+            return None
+        first: str | None = None
+        for arrival, record in self.pipeline.order.waiting(until):
+            for person in named(record):
+                if person in self.naming and arrival > self.naming[person][2]:
+                    first = arrival if first is None else min(first, arrival)
+        return first
 
     async def input_ends(self) -> dict[tuple[str, int], int | None]:
         """The high watermark of every department partition this worker reads.
@@ -550,6 +578,7 @@ class Worker:
         self.owned = set(assigned)
         self.alone = self.holds_every_partition(app)
         self.ends_known = False  # (another worker may have written meanwhile)
+        self.naming.clear()  # (until the ends are known, all that was sent holds the clock)
         if self.alone:
             await self.in_thread("homes", self.pipeline.learn_homes)
         ours = sorted((tp.topic, tp.partition) for tp in new)

@@ -11,7 +11,7 @@ records' own: the latest arrival time seen is the engine's clock.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,7 +37,7 @@ from engine.directory import (
 from engine.findings import Finding, View
 from engine.household import Change, event_month, forget_closed, incomes_fixed, new_household
 from engine.outbox import decode_outbox, encode_outbox
-from engine.routing import Tick
+from engine.routing import Tick, named
 from engine.state import HouseholdState, SavedStates, encode_state
 from engine.store import (
     Store,
@@ -209,7 +209,7 @@ class _Step:
     # --- loading and saving ------------------------------------------------------------
 
     def prefetch(self, batch: Sequence[ev.Event | Tick]) -> None:
-        persons = {p for e in batch for p in _persons(e)}
+        persons = {p for e in batch for p in named(e)}
         self.ws.prefetch(
             [person_key(p) for p in persons] + [region_key(r) for r in self.engine.owned]
         )
@@ -578,11 +578,3 @@ class _Step:
         self.result.alerts.extend(alerts)
         if alerts and self.engine.outbox:
             self.outbox.setdefault(state.household, []).extend(alerts)
-
-
-def _persons(event: ev.Event | Tick) -> Iterable[str]:
-    person = getattr(event, "person", None)
-    if person:
-        yield person
-    if isinstance(event, ev.RosterEnrolled):
-        yield from (m.person for m in event.members)

@@ -96,6 +96,13 @@ class Owns:
         return self.router.partition_of(region) == self.partition
 
 
+def named(event: ev.Event | Tick) -> tuple[str, ...]:
+    """The persons a record names: its person, an enrolment's members."""
+    person = getattr(event, "person", None)
+    members = tuple(m.person for m in event.members) if isinstance(event, ev.RosterEnrolled) else ()
+    return (person, *members) if person else members
+
+
 def persons(events: list[ev.Event]) -> list[str]:
     """The persons whose roster facts routing needs (records that name a person)."""
     return sorted({p for e in events if (p := getattr(e, "person", None))})

@@ -29,6 +29,17 @@ def test_nothing_goes_while_a_partition_with_records_to_read_has_handed_over_non
     assert order.resume_points() == {A: 2, B: 1}  # b4 is held: read again after a restart
 
 
+def test_the_caller_can_hold_back_an_arrival_time_and_everything_after_it() -> None:
+    order: ArrivalOrder[str] = ArrivalOrder()
+    for offset, (n, item) in enumerate([(1, "a1"), (2, "a2"), (2, "a2b"), (3, "a3")]):
+        order.hold(A, offset, day(n), item)
+    assert sorted(order.waiting(day(2))) == [(day(1), "a1"), (day(2), "a2"), (day(2), "a2b")]
+    assert order.release({A: 4}, before=day(2)) == ["a1"]
+    assert order.release({A: 4}, day(2), before=day(3)) == ["a2", "a2b"]
+    assert order.resume_points() == {A: 3}  # a3 waits, and is read again after a restart
+    assert order.release({A: 4}) == ["a3"]
+
+
 def test_a_partition_read_to_its_end_holds_nothing_back() -> None:
     order: ArrivalOrder[str] = ArrivalOrder()
     order.start(B, 7)  # nothing left to read there

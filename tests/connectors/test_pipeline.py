@@ -140,34 +140,35 @@ def test_a_rejected_wage_row_is_a_dead_letter_and_an_event_keyed_as_the_wage(
         "Wage", "RecordUnreadable"]  # fmt: skip
 
 
-def crossing(pipeline: Pipeline, out: list[Outgoing]) -> list[tuple[str, bool]]:
-    """(kind, crossing) of each routed record (ticks left out)."""
-    return [(orjson.loads(o.value)["kind"], o.crossing) for o in out if o.key != TICK_KEY]
+def reach(pipeline: Pipeline, out: list[Outgoing]) -> list[tuple[str, tuple[str, ...] | None]]:
+    """(kind, reach) of each routed record (ticks left out)."""
+    return [(orjson.loads(o.value)["kind"], o.reach) for o in out if o.key != TICK_KEY]
 
 
-def test_only_records_whose_decision_stays_on_their_partition_are_not_crossing(
+def test_a_record_reaches_beyond_its_partition_only_where_its_decision_can(
     pipeline: Pipeline,
 ) -> None:
-    head, stranger = person(1), person(2)
-    enrolment = enrol("H1", [(head, "head")])
-    pipeline.decide(pipeline.router.partition_of(REGION), [enrolment], Tally())
+    head, stranger, newcomer = person(1), person(2), person(3)
+    pipeline.decide(pipeline.router.partition_of(REGION), [enrol("H1", [(head, "head")])], Tally())
     assert pipeline.homes == {"H1": REGION}  # learned from the decision
     elsewhere = "130424"  # another county, on another partition
     assert pipeline.router.partition_of(elsewhere) != pipeline.router.partition_of(REGION)
     records = [
-        enrol("H2", [(person(3), "head")]),  # writes roster facts others resolve by
+        enrol("H2", [(newcomer, "head")]),  # writes the roster facts its member's records need
         wage(head, "2025-03", 3000.0),  # H1's own county: decided where it goes
         event("income.wage", "2025-03-01", "2025-03-28", region=elsewhere, person=head,
               month="2025-03", amount=900.0, employer="E2"),  # forwarded to H1's county
-        wage(stranger, "2025-03", 2000.0),  # no household: held until an enrolment
+        wage(stranger, "2025-03", 2000.0),  # no household: held until an enrolment of theirs
+        event("roster.exited", "2025-03-20", household="H1", reason="moved"),  # members unnamed
         batch_end("2025-03", "2025-04-10"),  # every partition keeps its own calendars
     ]  # fmt: skip
-    assert crossing(pipeline, pipeline.route(records)) == [
-        ("roster.enrolled", True),
-        ("income.wage", False),
-        ("income.wage", True),
-        ("income.wage", True),
-        *[("batch.end", False)] * 4,
+    assert reach(pipeline, pipeline.route(records)) == [
+        ("roster.enrolled", (newcomer,)),
+        ("income.wage", ()),
+        ("income.wage", None),
+        ("income.wage", (stranger,)),
+        ("roster.exited", None),
+        *[("batch.end", ())] * 4,
     ]
 
 
@@ -179,7 +180,7 @@ def test_a_pipeline_learns_the_households_counties_from_the_store(pipeline: Pipe
         "app", load_engine_config(ROOT / "config"), pipeline.departments, pipeline.store, 4
     )
     record = wage(person(1), "2025-03", 3000.0)
-    assert crossing(fresh, fresh.route([record])) == [("income.wage", True)]  # not known yet
+    assert reach(fresh, fresh.route([record])) == [("income.wage", None)]  # not known yet
     fresh.learn_homes()
     assert fresh.homes == {"H1": REGION}
-    assert crossing(fresh, fresh.route([record])) == [("income.wage", False)]
+    assert reach(fresh, fresh.route([record])) == [("income.wage", ())]
