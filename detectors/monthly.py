@@ -22,14 +22,17 @@ from engine.household import (
     Change,
     event_month,
     household_income,
+    in_household,
     income_share,
     known,
     local_line,
     member_wages,
+    members_on,
     per_capita,
+    wage_row_unreadable,
 )
 from engine.state import HouseholdState, MemberState
-from engine.timeline import month_name
+from engine.timeline import first_day, month_name
 
 Share = Annotated[float, msgspec.Meta(gt=0, le=1)]
 Yuan = Annotated[float, msgspec.Meta(ge=0)]
@@ -63,7 +66,8 @@ def seasonal_factor(state: HouseholdState, month: int, base: int) -> float | Non
     """How low the same month was last year, against the household's level then (None: unknown).
 
     Two views of last year's level, and the lower factor of the two: the level
-    before ``base`` a year earlier (the same measure as this year's, so a
+    before ``base`` a year earlier (the same measure as this year's, of at
+    least two of its three months when the history begins among them, so a
     season of any length compares like with like: a November and December
     without wages, after an autumn with them, are measured against that autumn
     both years), and the median of the known months up to three either side of
@@ -83,8 +87,12 @@ def seasonal_factor(state: HouseholdState, month: int, base: int) -> float | Non
         if m != last_year and known(state, m)
     ]
     levels = [_median(around)] if around else []
-    if all(known(state, m) for m in range(base - 15, base - 12)):
-        levels.append(_level(state, base - 12))
+    # (In the household's first year its history may begin among those three
+    # months: two of them are enough. Without this view, a four-month season
+    # leaves the other one, of the months around last year's, mostly its own.)
+    before = [household_income(state, m) for m in range(base - 15, base - 12) if known(state, m)]
+    if len(before) >= 2:
+        levels.append(_median(before))
     factors = [then / level for level in levels if level > 0]
     return min(*factors, 1.0) if factors else None
 
@@ -204,12 +212,97 @@ class FellUnderLine(Detector):
         ]
 
 
+def _bridged_wages(state: HouseholdState, month: int, last: int) -> int:
+    """Wages the household's month lacks only because a member's row of it is missing.
+
+    A member with no wages in a month, paid the month after (decided by
+    ``last``) and either paid the month before or with a row of this month
+    that could not be read (a first wage, say), lost a row (a late file that
+    never came, a row whose ID number could not be read), not a job for one
+    month: the month counts the lower of the paid months beside it.
+    """
+    if month >= last:
+        return 0  # the month after is not decided yet
+    extra = 0
+    for member in state.members:
+        if not member.wages or not in_household(member, month):
+            continue
+        if member_wages(state, member, month) != 0 or not in_household(member, month + 1):
+            continue
+        after, before = (
+            member_wages(state, member, month + 1),
+            member_wages(state, member, month - 1),
+        )
+        if after > 0 and before > 0:
+            extra += min(before, after)
+        elif after > 0 and wage_row_unreadable(member, month):
+            extra += after  # (nothing paid before it: the first wage's row was unreadable)
+    return extra
+
+
 @register("income_above_line", direction="review")
 class IncomeAboveLine(Detector):
-    """An assisted household whose income per person stayed above the local line."""
+    """An assisted household whose income per person stayed above the local line.
+
+    A month whose only shortfall is an absent wage row between two paid months
+    does not break a run above the line, and a household already above the line
+    crosses it anew only after ``months`` months running at or under it that
+    were not its season (the same months under it last year, between months
+    above it): a month or two of noise at the line, one lost row, or a winter
+    without wages seen the winter before, is not a new review.
+    """
 
     def __init__(self, months: Annotated[int, msgspec.Meta(ge=1, le=12)] = 3) -> None:
         self.months = months
+
+    def _per_capita(
+        self, state: HouseholdState, month: int, line: float, last: int
+    ) -> float | None:
+        """Income per person, with a lost wage row bridged when the month is not above."""
+        value = per_capita(state, month)
+        if value is None or value > line:
+            return value
+        extra = _bridged_wages(state, month, last)
+        return value + extra / len(members_on(state, first_day(month + 1) - 1)) if extra else value
+
+    def _above(self, state: HouseholdState, month: int, line: float, last: int) -> bool:
+        value = self._per_capita(state, month, line, last)
+        return value is not None and value > line
+
+    def _season(self, state: HouseholdState, first: int, end: int, line: float, last: int) -> bool:
+        """Had last year the same dip: under the line from ``first`` to ``end`` and above it
+        the month after (and the month before, when the window still holds it)? A
+        winter without wages, seen the winter before, is not a new crossing."""
+        year = range(first - 12, end - 10)  # last year's dip, and the month after it
+        if not all(known(state, m) for m in year):
+            return False
+        above = [self._above(state, m, line, last) for m in year]
+        if any(above[:-1]) or not above[-1]:
+            return False
+        return not known(state, first - 13) or self._above(state, first - 13, line, last)
+
+    def _new_crossing(self, state: HouseholdState, start: int, line: float, last: int) -> bool:
+        """Did the household come from ``months`` months running at or under the line (or
+        does its history begin under it), rather than from above it with a dip between
+        that was short, or its season (the same dip last year)?"""
+        above, m = 0, start - 1
+        while known(state, m):
+            if self._above(state, m, line, last):
+                above += 1
+                if above >= self.months:
+                    return False  # above the line before the dip: reviewed then
+                m -= 1
+                continue
+            end = m  # a dip under the line, back to the month above it
+            while known(state, m) and not self._above(state, m, line, last):
+                m -= 1
+            if not known(state, m):
+                return True
+            if not self._season(state, m + 1, end, line, last):
+                if end - m >= self.months:
+                    return True
+                above = 0  # a short dip: the months above must run again
+        return True
 
     def on_month(self, view: View, month: int) -> list[Finding]:
         state = view.state
@@ -219,15 +312,19 @@ class IncomeAboveLine(Detector):
         start = month - self.months + 1
         if not known(state, start):
             return []
+        now = per_capita(state, month)
+        if now is None or now <= line:
+            return []  # (the decided month itself: no month after it to bridge a gap)
         values: list[float] = []
         for m in range(start, month + 1):
-            value = per_capita(state, m)
+            value = self._per_capita(state, m, line, month)
             if value is None or value <= line:
                 return []
             values.append(value)
-        before = per_capita(state, start - 1)
-        if before is not None and before > line and known(state, start - 1):
+        if known(state, start - 1) and self._above(state, start - 1, line, month):
             return []  # the run started earlier: it was alerted then
+        if not self._new_crossing(state, start, line, month):
+            return []
         return [
             Finding(
                 self.name,

@@ -211,6 +211,11 @@ def _read_amount(
     return amount
 
 
+def wage_row_unreadable(member: MemberState, month: int) -> bool:
+    """Did a row of the member's wages (or of an unknown kind) in ``month`` fail to be read?"""
+    return bool(member.unread) and _unread(member, month, WAGE_ROWS)
+
+
 def member_wages(state: HouseholdState, member: MemberState, month: int) -> int:
     """A member's wages in a month (see :func:`_read_amount` for unreadable rows)."""
     return _read_amount(state, member, member.wages, WAGE_ROWS, month)

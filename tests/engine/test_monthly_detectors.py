@@ -80,6 +80,18 @@ def test_a_four_month_off_season_beside_a_steady_income_raises_nothing() -> None
     assert [a for a in alerts if a[1] >= "2024-03"] == []
 
 
+def test_a_four_month_off_season_in_the_first_judged_winter_raises_nothing() -> None:
+    # The household's records begin in September 2023: its first winter off
+    # (November to February, the spouse's 400 going on) is last year's season
+    # for the second, measured against the autumn before it (September and
+    # October 2023, two of the three months), not against the winter months
+    # around last November alone.
+    off = ("11", "12", "01", "02")
+    wages = {m: (0.0 if m[5:7] in off else 1000.0) for m in months("2023-09", 22)}
+    alerts = run(history(wages, spouse={m: 400.0 for m in months("2023-09", 22)}))
+    assert [a for a in alerts if a[0] == "income_drop"] == []
+
+
 def test_a_job_lost_in_july_is_a_job_loss_and_an_income_drop() -> None:
     wages = {m: (0.0 if m >= "2024-07" else seasonal(m)) for m in months("2023-01", 30)}
     alerts = run(history(wages, spouse=SPOUSE_WAGES))
@@ -228,6 +240,48 @@ def test_an_unreadable_month_does_not_break_a_run_above_the_line() -> None:
     deliveries[17].append(unreadable(HEAD, "2024-05", "2024-06-05"))
     above = [a for a in run(deliveries) if a[0] == "income_above_line"]
     assert above == [("income_above_line", "2024-06", "raised")]
+
+
+def test_a_month_without_a_wage_row_does_not_break_a_run_above_the_line() -> None:
+    # May's row never came (lost, or rejected with an unreadable ID number): the
+    # wages of April and June say the job went on, so the run from April holds.
+    wages = {m: (900.0 if m < "2024-04" else 5200.0) for m in months("2023-01", 30)}
+    del wages["2024-05"]
+    above = [a for a in run(history(wages)) if a[0] == "income_above_line"]
+    assert above == [("income_above_line", "2024-06", "raised")]
+
+
+def test_an_unreadable_first_wage_row_starts_the_run_above_the_line() -> None:
+    # A new job's first row (April) could not be read and nothing was paid
+    # before it: May's wages say what April's row held.
+    wages = {m: 5200.0 for m in months("2024-05", 14)}
+    deliveries = history(wages)
+    deliveries[16].append(unreadable(HEAD, "2024-04", "2024-05-05"))
+    above = [a for a in run(deliveries) if a[0] == "income_above_line"]
+    assert above == [("income_above_line", "2024-06", "raised")]
+
+
+def test_a_household_back_above_the_line_after_a_short_dip_is_not_reviewed_again() -> None:
+    # Above the line from January 2024 (reviewed in March); two months under it in
+    # January and February 2025, then above again: no new review once the
+    # 365-day cooldown has run out, the household never left the line behind.
+    wages = {m: (900.0 if m < "2024-01" else 5200.0) for m in months("2023-01", 30)}
+    dip = dict(wages, **{"2025-01": 900.0, "2025-02": 900.0})
+    above = [(m, s) for d, m, s in run(history(dip)) if d == "income_above_line"]
+    assert above == [("2024-03", "raised")]
+    # Under it for four months running, it crosses the line anew: a new review.
+    fall = dict(dip, **{"2024-11": 900.0, "2024-12": 900.0})
+    above = [(m, s) for d, m, s in run(history(fall)) if d == "income_above_line"]
+    assert above == [("2024-03", "raised"), ("2025-05", "raised")]
+
+
+def test_a_winter_under_the_line_seen_the_winter_before_is_not_a_new_crossing() -> None:
+    # Above the line from March to November, under it from December to February,
+    # every year: the second winter has no year before it to tell, so the spring
+    # after it is a new review; the third winter is the second's again.
+    wages = {m: (0.0 if m[5:7] in ("12", "01", "02") else 5200.0) for m in months("2023-01", 30)}
+    above = [(m, s) for d, m, s in run(history(wages)) if d == "income_above_line"]
+    assert above == [("2023-05", "raised"), ("2024-05", "raised")]
 
 
 def test_a_low_income_household_falling_under_the_line() -> None:
