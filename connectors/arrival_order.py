@@ -135,8 +135,20 @@ class ArrivalOrder(Generic[T]):
         return out
 
     def waiting(self, until: str) -> list[tuple[str, T]]:
-        """(arrival, record) of every record held that arrived by ``until``, in no order."""
-        return [(h.arrival, h.item) for h in self._held if h.arrival <= until]
+        """(arrival, record) of every record held that arrived by ``until``, in no order.
+
+        Walks the heap from its top and stops under any record that arrived
+        later (its children did too): the cost is what it returns, not all held.
+        """
+        out: list[tuple[str, T]] = []
+        look = [0] if self._held else []
+        while look:
+            i = look.pop()
+            held = self._held[i]
+            if held.arrival <= until:
+                out.append((held.arrival, held.item))
+                look += [c for c in (2 * i + 1, 2 * i + 2) if c < len(self._held)]
+        return out
 
     def next_arrival(self) -> str | None:
         """The earliest arrival time held."""

@@ -40,6 +40,20 @@ def test_the_caller_can_hold_back_an_arrival_time_and_everything_after_it() -> N
     assert order.release({A: 4}) == ["a3"]
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 9), st.sampled_from([A, B, C])), max_size=40),
+       st.integers(0, 10))  # fmt: skip
+def test_waiting_finds_every_record_held_by_then_and_no_other(
+    records: list[tuple[int, tuple[str, int]]], until: int
+) -> None:
+    order: ArrivalOrder[int] = ArrivalOrder()
+    for offset, (n, tp) in enumerate(records):
+        order.hold(tp, offset, day(n), offset)
+    order.release({A: 0, B: 0, C: 0}, day(3))  # (a heap with holes at its top)
+    left = [(day(n), o) for o, (n, _) in enumerate(records) if n > 3]
+    assert sorted(order.waiting(day(until))) == sorted(x for x in left if x[0] <= day(until))
+
+
 def test_a_partition_read_to_its_end_holds_nothing_back() -> None:
     order: ArrivalOrder[str] = ArrivalOrder()
     order.start(B, 7)  # nothing left to read there
