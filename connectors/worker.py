@@ -404,7 +404,7 @@ class Worker:
         partition. When this worker holds every partition it reads it is their
         only writer, so once the broker's ends are known its own sends keep
         them: it waits only for what it sent that may reach another partition
-        (:meth:`Pipeline.crossing`; a record of a household the partition owns
+        (:meth:`Pipeline.reach`; a record of a household the partition owns
         is decided there before anything later), without a round trip to Redis
         and the broker. Otherwise what it sent and has not decided answers no at
         once, and Redis and the broker answer the rest.
