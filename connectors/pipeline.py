@@ -172,7 +172,7 @@ class Pipeline:
         self.unsure: set[int] = set(range(partitions))
         self.order: ArrivalOrder[Event] = ArrivalOrder()  # department records read
         # Each enrolled household's county, from the store's region indexes and the
-        # enrolments decided since (:meth:`learn_homes`); what :meth:`crossing` reads.
+        # enrolments decided since (:meth:`learn_homes`); what :meth:`reach` reads.
         self.homes: dict[str, str] = {}
         self.use(config)
 
@@ -237,10 +237,10 @@ class Pipeline:
         until: str | None,
         before: str | None = None,
     ) -> tuple[list[Event], dict[str, bytes]]:
-        """Events that may go now (none that arrived after ``until``, or at or after
-        ``before``), and what to
-        save once they have gone: each department partition's resume point, and
-        the offset after its last record read (:func:`read_key`).
+        """Events that may go now (none that arrived after ``until``, or at or
+        after ``before``), and what to save once they have gone: each department
+        partition's resume point, and the offset after its last record read
+        (:func:`read_key`).
 
         ``ends`` is the high watermark of every department partition this
         worker reads (:class:`connectors.arrival_order.ArrivalOrder`).
@@ -429,9 +429,8 @@ class Pipeline:
             tally.forwarded += 1
             target = self.router.partition_of(forward.region)
             event = encode(forward.event)
-            out.append(
-                Outgoing(self.topics.events, forward.household.encode(), event, target, None)
-            )
+            key = forward.household.encode()  # (a forward counts as reaching any partition)
+            out.append(Outgoing(self.topics.events, key, event, target, reach=None))
         households = set(result.outbox)
         if partition in self.unsure:
             households |= set(outbox.waiting(self.store, scope_of(partition)))
