@@ -40,6 +40,7 @@ from faust.types import TP, EventT
 
 from connectors.department_topics import DepartmentTopics
 from connectors.dropped_fetches import watch_dropped_fetches
+from connectors.household_topic import HouseholdTopic
 from connectors.mapping import Catalog
 from connectors.pipeline import (
     Message,
@@ -55,7 +56,6 @@ from connectors.redis_store import RedisStore
 from connectors.worker_ops import ConfigWatcher, Metrics, log_config
 from detectors.catalog import EngineConfig, load_engine_config
 from engine.identity import Pseudonymiser
-from engine.routing import named
 
 log = logging.getLogger("lifeline.worker")
 T = TypeVar("T")
@@ -137,18 +137,7 @@ class Worker:
         self.routed = True  # records sent on since the household topic was last all decided
         self.decided = asyncio.Event()  # set when this worker has decided a batch
         self.saved_positions: dict[str, bytes] = {}  # of department partitions, last saved
-        self.decided_to: dict[TP, int] = {}  # next offset to decide, per household partition
-        # The end of what this worker sent to each household partition. When it holds
-        # every partition of its input topics it is their only writer, so once it has
-        # the broker's ends (after an assignment) it can tell alone when it is decided.
-        self.sent_to: dict[int, int] = {}
-        # Of those, the end of what may reach any other partition when decided
-        # (Pipeline.reach): alone, only these hold the clock back, and for later
-        # records of a person, what may change those (its partition, end, arrival).
-        self.crossing_to: dict[int, int] = {}
-        self.naming: dict[str, tuple[int, int, str]] = {}
-        self.alone = False
-        self.ends_known = False
+        self.household = HouseholdTopic()  # what it sent there, what it decided
         self.positioned = asyncio.Event()  # set once an assignment's resume points are known
         self.last_seen: dict[TP, float] = {}  # when a message of each partition last came
         self.stepped = time.monotonic()  # when a call on the engine thread last ended
@@ -240,14 +229,10 @@ class Worker:
                     await self.app.producer.send(o.topic, o.key, o.value, o.partition, None, None)
                     for o in outgoing
                 ]
+                clock = self.pipeline.router.clock
                 for o, sent in zip(outgoing, await asyncio.gather(*futures), strict=True):
                     if sent.topic == self.topics.events:
-                        end = max(self.sent_to.get(sent.partition, 0), sent.offset + 1)
-                        self.sent_to[sent.partition] = end
-                        if o.reach is None:
-                            self.crossing_to[sent.partition] = end
-                        for person in o.reach or ():
-                            self.naming[person] = (sent.partition, end, self.pipeline.router.clock)
+                        self.household.sent(sent.partition, sent.offset, o.reach, clock)
                 self.metrics.step_seconds.labels("send").observe(time.perf_counter() - started)
                 return
             except Exception as exc:
@@ -279,18 +264,18 @@ class Worker:
                 await self.send(await self.in_thread("normalise", take))
             ends = await self.input_ends()
             until = await self.route_until()
-            events, positions = self.pipeline.release(ends, until, self.first_to_wait(until))
+            events, positions = self.pipeline.release(ends, until, self.waits_from(until))
             while events:
                 route = functools.partial(self.pipeline.route, events)
                 outgoing = await self.in_thread("route", route)
                 await self.send(outgoing)
                 self.routed = True
-                if not self.alone or self.undecided() > RUN_AHEAD:
+                if not self.household.alone or self.household.undecided() > RUN_AHEAD:
                     break  # (the broker answers, or the decide step is behind: next batch)
                 # Alone, the next arrival time may follow at once if nothing sent
                 # can reach another partition before it is decided.
                 until = await self.route_until()
-                events, positions = self.pipeline.release(ends, until, self.first_to_wait(until))
+                events, positions = self.pipeline.release(ends, until, self.waits_from(until))
             # Only the positions that moved: a batch of a few records moves one or two
             # of the dozens of department partitions' keys.
             moved = {k: v for k, v in positions.items() if self.saved_positions.get(k) != v}
@@ -320,33 +305,9 @@ class Worker:
         self.routed = False
         return upcoming
 
-    def undecided(self) -> int:
-        """Messages this worker sent to the household topic and has not decided yet."""
-        events = self.topics.events
-        return sum(
-            max(0, end - self.decided_to.get(TP(events, p), 0)) for p, end in self.sent_to.items()
-        )
-
-    def first_to_wait(self, until: str) -> str | None:
-        """The earliest arrival time held (by ``until``) with a record of a person whose
-        earlier record, sent and not decided yet, may change it (:meth:`Pipeline.reach`)."""
-        if not self.alone:  # (Redis and the broker answer for the household topic)
-            self.naming.clear()
-            return None
-        events = self.topics.events
-        self.naming = {
-            person: (partition, end, arrival)
-            for person, (partition, end, arrival) in self.naming.items()
-            if self.decided_to.get(TP(events, partition), 0) < end
-        }
-        if not self.naming:
-            return None
-        first: str | None = None
-        for arrival, record in self.pipeline.order.waiting(until):
-            for person in named(record):
-                if person in self.naming and arrival > self.naming[person][2]:
-                    first = arrival if first is None else min(first, arrival)
-        return first
+    def waits_from(self, until: str) -> str | None:
+        """The first arrival time by ``until`` that must wait (see HouseholdTopic)."""
+        return self.household.first_to_wait(self.pipeline.order, until)
 
     async def input_ends(self) -> dict[tuple[str, int], int | None]:
         """The high watermark of every department partition this worker reads.
@@ -401,26 +362,18 @@ class Worker:
         """Whether the household topic is decided far enough for the clock to move on.
 
         That is to its end, as far as anything decided may reach another
-        partition. When this worker holds every partition it reads it is their
-        only writer, so once the broker's ends are known its own sends keep
-        them: it waits only for what it sent that may reach another partition
-        (:meth:`Pipeline.reach`; a record of a household the partition owns
-        is decided there before anything later), without a round trip to Redis
-        and the broker. Otherwise what it sent and has not decided answers no at
-        once, and Redis and the broker answer the rest.
+        partition. When this worker holds every partition it reads, its own
+        sends and decisions answer (:class:`HouseholdTopic`). Otherwise what it
+        sent and has not decided answers no at once, and Redis and the broker
+        answer the rest.
         """
-        tps = [TP(self.topics.events, p) for p in range(self.options.partitions)]
-        if self.alone and self.ends_known:
+        local = self.household.decided_locally()
+        if local is not None:
             self.metrics.clock_checks.labels("worker").inc()
-            return all(
-                self.decided_to.get(tp, 0) >= self.crossing_to.get(tp.partition, 0) for tp in tps
-            )
-        if any(
-            self.decided_to.get(tp, 0) < self.sent_to.get(tp.partition, 0)
-            for tp in tps
-            if tp in self.owned
-        ):
+            return local
+        if self.household.behind():
             return False
+        tps = [TP(self.topics.events, p) for p in range(self.options.partitions)]
         self.metrics.clock_checks.labels("broker").inc()
         names = [(tp.topic, tp.partition) for tp in tps]
         # A look, not a step: off the engine thread, and a failure only means "not yet".
@@ -432,11 +385,7 @@ class Worker:
         except STORE_ERRORS:
             return False
         ends = await self.ends_of(tps)
-        if self.alone:  # (what others wrote before counts as crossing)
-            for tp, end in ends.items():
-                for known in (self.sent_to, self.crossing_to):
-                    known[tp.partition] = max(known.get(tp.partition, 0), end)
-            self.ends_known = True
+        self.household.broker_ends({tp.partition: end for tp, end in ends.items()})
         return all(saved.get((tp.topic, tp.partition), 0) >= end for tp, end in ends.items())
 
     def hold_back(self) -> None:
@@ -578,7 +527,7 @@ class Worker:
         await self.in_thread(
             "positions", lambda: self.pipeline.published(cleared, self.pipeline.offsets(done))
         )
-        self.decided_to.update({TP(t, p): offset for (t, p), offset in done.items()})
+        self.household.decided({p: offset for (_, p), offset in done.items()})
         self.decided.set()
         self.metrics.count(tally)
 
@@ -587,10 +536,8 @@ class Worker:
     async def on_assigned(self, app: faust.App, assigned: set[TP], **_: Any) -> None:
         new = {tp for tp in assigned if tp not in self.owned}
         self.owned = set(assigned)
-        self.alone = self.holds_every_partition(app)
-        self.ends_known = False  # (another worker may have written meanwhile)
-        self.naming.clear()  # (until the ends are known, all that was sent holds the clock)
-        if self.alone:
+        self.household.assigned(self.holds_every_partition(app))
+        if self.household.alone:
             await self.in_thread("homes", self.pipeline.learn_homes)
         ours = sorted((tp.topic, tp.partition) for tp in new)
         saved = await self.in_thread("positions", lambda: self.pipeline.positions(ours))
@@ -606,7 +553,7 @@ class Worker:
             if topic in self.department_names:
                 self.pipeline.order.start((topic, partition), offset, read.get((topic, partition)))
             else:
-                self.decided_to[TP(topic, partition)] = offset
+                self.household.decided({partition: offset})
         self.positioned.set()
         await self.seek_to_resume_points(new)
         log.info("assigned %d partitions (%d new, %d resumed from saved positions)",
@@ -628,12 +575,11 @@ class Worker:
 
     async def on_revoked(self, app: faust.App, revoked: set[TP], **_: Any) -> None:
         self.positioned.clear()
-        self.alone = self.ends_known = False
+        self.household.revoked(tp.partition for tp in revoked if tp.topic == self.topics.events)
         self.saved_positions.clear()  # (another worker may save them now: all again next time)
         self.owned -= set(revoked)
         self.paused -= set(revoked)
         for tp in revoked:
-            self.decided_to.pop(tp, None)
             self.last_seen.pop(tp, None)
             if tp.topic == self.topics.events:
                 self.pipeline.forget(tp.partition)
@@ -644,7 +590,9 @@ class Worker:
         """The next offset each agent needs, per partition this worker holds: the
         normaliser's next read, the decide step's next message."""
         read = {TP(t, p): offset for (t, p), offset in self.pipeline.order.next_read.items()}
-        return {tp: o for tp, o in (read | self.decided_to).items() if tp in self.owned}
+        events = self.topics.events
+        decided = {TP(events, p): offset for p, offset in self.household.decided_to.items()}
+        return {tp: o for tp, o in (read | decided).items() if tp in self.owned}
 
     async def seek_to_resume_points(self, tps: set[TP] | None = None) -> None:
         """Where the consumer goes on from: the worker's own positions (all of
