@@ -113,6 +113,11 @@ def test_latency_reports_both_kinds_of_alert_at_each_rate(
             values = [figures[k] for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")]
             assert all(positive(v) for v in values), (kind, figures)
             assert values == sorted(values), (kind, figures)
+        # Every timed single-record alert's record was found on the household topic.
+        split = run_["single_record"]["split"]
+        for part in ("to_household_topic", "to_alert"):
+            assert split[part]["count"] == run_["single_record"]["count"], split
+            assert split[part]["p50_ms"] > -1, split  # (ms clocks of one machine)
     target = report["target"]
     assert target["p99_ms_at_most"] == 200 and target["at_fraction"] == 0.5
     assert isinstance(target["met"], bool)
