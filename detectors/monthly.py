@@ -26,6 +26,7 @@ from engine.household import (
     income_share,
     known,
     local_line,
+    member_income,
     member_wages,
     members_on,
     per_capita,
@@ -74,9 +75,22 @@ def seasonal_factor(state: HouseholdState, month: int, base: int) -> float | Non
     last year's month (which one missing month does not move). Capped at 1:
     last year may explain a low month (a winter without wages), never make this
     year's expectation higher than the household's own level.
+
+    Last year is no guide (None) when a member with income in the three months
+    before ``base`` has died or left the household by the end of ``month``:
+    their income is gone for good, not for the season (a seasonal earner who
+    died at the start of the winter does not come back in spring).
     """
     last_year = month - 12
     if not known(state, last_year):
+        return None
+    end = first_day(month + 1) - 1
+    if any(
+        not (m.active(end) and m.alive_at(end))
+        and any(in_household(m, b) and member_income(state, m, b) for b in range(base - 3, base))
+        for m in state.members
+        if m.wages or m.transfers or m.unread
+    ):
         return None
     then = household_income(state, last_year)
     if then == 0:
@@ -97,10 +111,16 @@ def seasonal_factor(state: HouseholdState, month: int, base: int) -> float | Non
     return min(*factors, 1.0) if factors else None
 
 
-def predicted_income(state: HouseholdState, month: int, base: int) -> float:
-    """What the household's history predicts for ``month``, from the months before ``base``."""
+def predicted_income(state: HouseholdState, month: int, base: int, ordinary: float = 0.0) -> float:
+    """What the household's history predicts for ``month``, from the months before ``base``.
+
+    A seasonal factor of ``1 - ordinary`` or more counts as 1: last year's month
+    was within the household's ordinary month-to-month variation, not a season.
+    """
     factor = seasonal_factor(state, month, base)
-    return _level(state, base) * (factor if factor is not None else 1.0)
+    if factor is None or factor >= 1 - ordinary:
+        factor = 1.0
+    return _level(state, base) * factor
 
 
 @register("income_drop", direction="help")
@@ -119,6 +139,29 @@ class IncomeDrop(Detector):
         self.confirm_months = confirm_months
         self.history_months = history_months
 
+    def _same_fall(self, state: HouseholdState, start: int, month: int) -> bool:
+        """Is one member's income down (by ``drop`` of their own level before) in every
+        month from ``start`` to ``month``?
+
+        The months must hold the same fall: one member's month without a row in
+        the first month and another's in the second (a row lost, a row whose
+        month could not be read) are two single missing months, each noise, not
+        a household whose income fell.
+        """
+        for member in state.members:
+            if not (member.wages or member.transfers or member.unread):
+                continue
+
+            def income(m: int, member: MemberState = member) -> int:
+                return member_income(state, member, m) if in_household(member, m) else 0
+
+            level = _median([income(m) for m in range(start - 3, start)])
+            if level > 0 and all(
+                income(m) <= (1 - self.drop) * level for m in range(start, month + 1)
+            ):
+                return True
+        return False
+
     def on_month(self, view: View, month: int) -> list[Finding]:
         state = view.state
         start = month - self.confirm_months + 1
@@ -132,17 +175,22 @@ class IncomeDrop(Detector):
         level = _level(state, start)
         if level >= 0 and household_income(state, start) > (1 - self.drop) * level:
             return []
+        # A month last year less than half the drop below its level was the
+        # household's ordinary variation, not a season: it lowers no expectation.
+        ordinary = self.drop / 2
         rows = []
         for m in range(start, month + 1):
-            predicted = predicted_income(state, m, start)
+            predicted = predicted_income(state, m, start, ordinary)
             actual = household_income(state, m)
             if predicted < self.floor or actual > (1 - self.drop) * predicted:
                 return []
             rows.append((m, actual, predicted))
         if known(state, start - 1) and household_income(state, start - 1) <= (
             1 - self.drop
-        ) * predicted_income(state, start - 1, start - 1):
+        ) * predicted_income(state, start - 1, start - 1, ordinary):
             return []  # the drop started earlier: it was judged then
+        if not self._same_fall(state, start, month):
+            return []
         actual, predicted = rows[-1][1], rows[-1][2]
         return [
             Finding(

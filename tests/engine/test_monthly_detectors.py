@@ -108,6 +108,45 @@ def test_one_missing_month_is_not_a_drop() -> None:
     assert [a for a in alerts if a[0] in ("income_drop", "job_loss")] == []
 
 
+def test_two_members_each_missing_one_month_are_not_a_drop() -> None:
+    # Head and spouse each earn 2,000. May's row of the head and June's of the
+    # spouse never come (lost rows, or rows whose month could not be read):
+    # household income is half its level two months running, but no one's income
+    # fell; each member misses one month between paid ones, noise, not a drop.
+    wages = {m: 2000.0 for m in months("2023-01", 30) if m != "2024-05"}
+    spouse = {m: 2000.0 for m in months("2023-01", 30) if m != "2024-06"}
+    alerts = run(history(wages, spouse=spouse))
+    assert [a for a in alerts if a[0] == "income_drop"] == []
+    # The same months with the head's income gone in both: one member's fall, a drop.
+    wages = {m: v for m, v in wages.items() if m != "2024-06"}
+    found = {(d, m) for d, m, s in run(history(wages, spouse=spouse)) if s == "raised"}
+    assert ("income_drop", "2024-06") in found
+
+
+def test_last_years_month_within_ordinary_variation_is_not_a_season() -> None:
+    # 4,000 a month; last July and August came 12.5% lower (3,500), no season
+    # (a season is a month with much less: nothing from December to February).
+    # This July the wages fall to 2,500 for good: 37.5% below the household's
+    # level, alerted, not measured against last summer's 3,500.
+    wages = {m: 4000.0 for m in months("2023-01", 30)}
+    wages.update({"2023-07": 3500.0, "2023-08": 3500.0})
+    wages.update({m: 2500.0 for m in months("2024-07", 12)})
+    found = {(d, m) for d, m, s in run(history(wages)) if s == "raised"}
+    assert ("income_drop", "2024-08") in found
+
+
+def test_a_seasonal_earner_who_died_in_the_off_season_is_an_income_drop() -> None:
+    # A construction worker (nothing from December to February, every year) dies
+    # on 10 December 2024; the spouse's 200 goes on. Last winter's gap does not
+    # explain this one: his wages do not come back in March.
+    wages = {m: seasonal(m) for m in months("2023-01", 30) if m < "2024-12"}
+    deliveries = history(wages, spouse=SPOUSE_WAGES)
+    death = [event("registration.death", "2024-12-10", "2024-12-11", person=HEAD)]
+    deliveries = [*deliveries[:24], death, *deliveries[24:]]
+    found = {(d, m) for d, m, s in run(deliveries) if s == "raised"}
+    assert ("income_drop", "2025-01") in found
+
+
 def test_a_late_wage_withdraws_the_drop_it_caused() -> None:
     wages = {m: 4000.0 for m in months("2023-01", 30)}
     deliveries = history({m: v for m, v in wages.items() if m not in ("2024-05", "2024-06")})
