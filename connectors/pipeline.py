@@ -274,15 +274,14 @@ class Pipeline:
         """What deciding ``event`` may change beyond the partition it goes to: None
         if anything, else the persons whose later records it may change.
 
-        A person record goes to its household's county when the person's roster
-        facts name it (:meth:`Router.route`), and is decided there; otherwise it
-        may be forwarded. A roster record of a household another partition owns
-        is forwarded there (and so may one whose household is not known, or
+        A record of a household another partition owns is forwarded there, and
+        so is a roster record of one (and one whose household is not known, or
         that ends it: its members are not named). Any other roster record writes
         the roster facts its persons' later records are resolved by and releases
         records held for them; a record of a person in no household yet is held
         where an enrolment of theirs releases it. What stays put is an
-        end-of-batch (each partition keeps its own counties' calendars).
+        end-of-batch (each partition keeps its own counties' calendars) and a
+        record of a household its partition owns, as the engine resolves it.
         """
         if isinstance(event, BatchEnd):
             return ()
@@ -296,7 +295,8 @@ class Pipeline:
             return named(event)
         if route.key.startswith(PERSON_KEY_PREFIX):  # (resolved to no household)
             return named(event)
-        return () if route.settled else None
+        home = self.homes.get(route.key)
+        return None if home is None or self.elsewhere(home, route) else ()
 
     def elsewhere(self, county: str | None, route: Route) -> bool:
         """Whether a known county is decided on another partition than the route's."""

@@ -23,9 +23,6 @@ class Fact(msgspec.Struct, array_like=True, frozen=True, order=True):
     day: int
     kind: int  # JOIN or LEAVE; on one day a leave sorts before a join (a move)
     household: str
-    # A join's household's county (where its records are decided: engine.routing);
-    # empty on a leave, and on facts stored before it was kept.
-    county: str = ""
 
 
 class PersonIndex(msgspec.Struct, array_like=True):
@@ -77,13 +74,6 @@ class PersonIndex(msgspec.Struct, array_like=True):
     def left_before(self, day: int) -> str | None:
         """The household the person last left on or before ``day`` (None: never left one)."""
         return self.as_of(day)[1]
-
-    def county(self, household: str | None) -> str:
-        """The county of ``household`` as the person's join of it says ("": not known)."""
-        for fact in self.facts:
-            if fact.household == household and fact.county:
-                return fact.county
-        return ""
 
     def households(self) -> list[str]:
         return sorted({f.household for f in self.facts if f.kind == JOIN})

@@ -313,18 +313,18 @@ class _Step:
         day = day_index(event.event_time)
         if isinstance(event, ev.RosterEnrolled):
             for member in event.members:
-                self.join(member.person, day, state)
+                self.join(member.person, day, household)
             self.release(f"household:{household}")
         elif isinstance(event, ev.RosterMemberAdded):
-            self.join(event.person, day, state)
+            self.join(event.person, day, household)
         elif isinstance(event, ev.RosterMemberRemoved):
             self.index(event.person).add(Fact(day, LEAVE, household))
         elif isinstance(event, ev.RosterExited):
             for leaving in state.members:
                 self.index(leaving.person).add(Fact(day, LEAVE, household))
 
-    def join(self, person: str, day: int, state: HouseholdState) -> None:
-        if self.index(person).add(Fact(day, JOIN, state.household, state.region)):
+    def join(self, person: str, day: int, household: str) -> None:
+        if self.index(person).add(Fact(day, JOIN, household)):
             self.release(person)
 
     def person_record(self, event: ev.Event) -> None:

@@ -7,15 +7,11 @@ partitions in the order ``lifeline.toml`` lists them (region *i* on
 partition *i mod N*), so adding a county at the end moves no other county.
 
 Messages are keyed by household. A person record is resolved through the
-person's roster facts, which name the household's county too, and goes to
-that county's partition (a wage paid in another county goes to the
-household's). A record whose person is not (yet) in a household is keyed
-``person:<pseudonym>`` and sent to the partition of the household the person
-last left (where a record after their death is decided), else of its own
-region, where the engine holds it until an enrolment releases it. Where the
-facts do not name the county (facts stored before they did), a record goes to
-its own region's partition, and the engine there forwards it if the
-household is another's (:class:`engine.engine.Forward`).
+person's roster facts; a record whose person is not (yet) in a household is
+keyed ``person:<pseudonym>`` and sent to the partition of its own region,
+where the engine holds it until an enrolment releases it. Where a record's
+region is not its household's (a wage paid in another county), the engine
+that receives it forwards it (:class:`engine.engine.Forward`).
 End-of-batch records concern every household of a region, and a province's
 cover many counties: they go to every partition.
 """
@@ -48,9 +44,6 @@ class Tick:
 class Route:
     key: str
     partitions: tuple[int, ...]
-    # The partition is the county's whose engine decides the record, as the
-    # person's roster facts say: deciding it there forwards nothing.
-    settled: bool = False
 
 
 class Router:
@@ -88,14 +81,8 @@ class Router:
         if household:
             return Route(str(household), home)
         person = str(getattr(event, "person", ""))
-        if index is None:
-            return Route(f"{PERSON_KEY_PREFIX}{person}", home)
-        day = day_index(event.event_time)
-        found = index.resolve(day, self.horizon)
-        county = index.county(found or index.left_before(day))
-        if county:
-            home = (self.partition_of(county),)
-        return Route(found or f"{PERSON_KEY_PREFIX}{person}", home, settled=bool(county))
+        found = index.resolve(day_index(event.event_time), self.horizon) if index else None
+        return Route(found or f"{PERSON_KEY_PREFIX}{person}", home)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,9 @@ from connectors.files import Reject
 from connectors.mapping import Catalog
 from connectors.pipeline import TICK_KEY, Message, Outgoing, Pipeline, Tally, Topics
 from detectors.catalog import load_engine_config
-from engine.directory import Fact, PersonIndex, decode_index, encode_index
 from engine.identity import Pseudonymiser, check_character
 from engine.routing import Tick
-from engine.store import MemoryStore, WriteGroup, person_key
+from engine.store import MemoryStore
 from tests.engine.factory import REGION, ROOT, batch_end, enrol, event, person, wage
 
 
@@ -158,45 +157,19 @@ def test_a_record_reaches_beyond_its_partition_only_where_its_decision_can(
         enrol("H2", [(newcomer, "head")]),  # writes the roster facts its member's records need
         wage(head, "2025-03", 3000.0),  # H1's own county: decided where it goes
         event("income.wage", "2025-03-01", "2025-03-28", region=elsewhere, person=head,
-              month="2025-03", amount=900.0, employer="E2"),  # paid elsewhere: to H1's county
+              month="2025-03", amount=900.0, employer="E2"),  # forwarded to H1's county
         wage(stranger, "2025-03", 2000.0),  # no household: held until an enrolment of theirs
         event("roster.exited", "2025-03-20", household="H1", reason="moved"),  # members unnamed
         batch_end("2025-03", "2025-04-10"),  # every partition keeps its own calendars
     ]  # fmt: skip
-    out = pipeline.route(records)
-    assert reach(pipeline, out) == [
+    assert reach(pipeline, pipeline.route(records)) == [
         ("roster.enrolled", (newcomer,)),
         ("income.wage", ()),
-        ("income.wage", ()),
+        ("income.wage", None),
         ("income.wage", (stranger,)),
         ("roster.exited", None),
         *[("batch.end", ())] * 4,
     ]
-    home = pipeline.router.partition_of(REGION)
-    assert [o.partition for o in out if o.key == b"H1"][:2] == [home, home]
-
-
-def test_a_record_whose_roster_facts_do_not_name_the_county_may_be_forwarded(
-    pipeline: Pipeline,
-) -> None:
-    """Facts stored before they named the county: the record goes to its own
-    region's partition, where a household of another county is forwarded."""
-    head = person(1)
-    home = pipeline.router.partition_of(REGION)
-    pipeline.decide(home, [enrol("H1", [(head, "head")])], Tally())
-    index = decode_index(pipeline.store.get_many([person_key(head)])[0])
-    assert [f.county for f in index.facts] == [REGION]
-    unnamed = PersonIndex([Fact(f.day, f.kind, f.household) for f in index.facts])
-    pipeline.store.write([WriteGroup({person_key(head): encode_index(unnamed)})])
-    elsewhere = "130424"
-    paid = event("income.wage", "2025-03-01", "2025-03-28", region=elsewhere, person=head,
-                 month="2025-03", amount=900.0, employer="E2")  # fmt: skip
-    out = [o for o in pipeline.route([paid]) if o.key != TICK_KEY]
-    assert [(o.partition, o.reach) for o in out] == [
-        (pipeline.router.partition_of(elsewhere), None)
-    ]
-    forwarded, _ = pipeline.decide(out[0].partition, [paid], Tally())
-    assert [(o.key, o.partition) for o in forwarded] == [(b"H1", home)]
 
 
 def test_a_pipeline_learns_the_households_counties_from_the_store(pipeline: Pipeline) -> None:
@@ -206,10 +179,8 @@ def test_a_pipeline_learns_the_households_counties_from_the_store(pipeline: Pipe
     fresh = Pipeline(
         "app", load_engine_config(ROOT / "config"), pipeline.departments, pipeline.store, 4
     )
-    newcomer = person(2)
-    added = event("roster.member_added", "2025-03-05", "2025-03-06", household="H1",
-                  person=newcomer, relation="child")  # fmt: skip
-    assert reach(fresh, fresh.route([added])) == [("roster.member_added", None)]  # not known yet
+    record = wage(person(1), "2025-03", 3000.0)
+    assert reach(fresh, fresh.route([record])) == [("income.wage", None)]  # not known yet
     fresh.learn_homes()
     assert fresh.homes == {"H1": REGION}
-    assert reach(fresh, fresh.route([added])) == [("roster.member_added", (newcomer,))]
+    assert reach(fresh, fresh.route([record])) == [("income.wage", ())]

@@ -9,12 +9,11 @@ import pytest
 
 from detectors.catalog import load_engine_config
 from engine.alert import Alert
-from engine.directory import Fact, PersonIndex, decode_index, encode_index
 from engine.events import Event
 from engine.partitioned import Partitioned
 from engine.routing import Router
-from engine.store import MemoryStore, StoreConflict, WriteGroup, pending_key, person_key
-from tests.engine.factory import REGION, enrol, event, person, wage
+from engine.store import MemoryStore, StoreConflict, WriteGroup, pending_key
+from tests.engine.factory import REGION, enrol, person, wage
 
 from .conftest import REPO_ROOT, Ingested
 
@@ -164,47 +163,3 @@ def test_a_step_killed_half_way_through_its_writes_is_finished_by_the_next_engin
     for batch in batches:
         reference.process(batch, settle=False)
     assert households(store, models=False) == households(clean, models=False)
-
-
-def test_a_record_goes_to_its_households_county_as_the_roster_facts_name_it() -> None:
-    """A wage paid in another county, and one for a member after the roster removed
-    them at their death, go to the partition that decides the household: applied
-    there, nothing forwarded. Without the county in the facts, the first is forwarded."""
-    store = MemoryStore()
-    router = Router(CONFIG.settings, 2)
-    runner = Partitioned(
-        router, store, lambda scope, owns: CONFIG.engine(store, scope=scope, owns=owns)
-    )
-    other = CONFIG.settings.regions[1].code
-    home, away = router.partition_of(REGION), router.partition_of(other)
-    assert home != away
-    head, spouse = person(5), person(6)
-    removed = event("roster.member_removed", "2025-02-20", "2025-02-21", household="H9",
-                    person=spouse, reason="died")  # fmt: skip
-    runner.process(
-        [
-            enrol("H9", [(head, "head"), (spouse, "spouse")]),
-            event("registration.death", "2025-02-10", "2025-02-11", person=spouse),
-            removed,
-        ],
-        settle=False,
-    )
-
-    def paid(who: str, month: str) -> Event:
-        return event("income.wage", f"{month}-01", f"{month}-28", region=other, person=who,
-                     month=month, amount=2500.0, employer="E9")  # fmt: skip
-
-    for record in (paid(head, "2025-03"), paid(spouse, "2025-04")):
-        shares = runner.route([record])
-        assert record in shares[home] and record not in shares[away]
-        result = runner.engines[home].process(shares[home], settle=False)
-        assert result.forward == [] and result.counts["applied:new"] == 1
-    # Facts stored before they named the county: to the record's own county, forwarded.
-    index = decode_index(store.values[person_key(head)])
-    unnamed = PersonIndex([Fact(f.day, f.kind, f.household) for f in index.facts])
-    store.write([WriteGroup({person_key(head): encode_index(unnamed)})])
-    record = paid(head, "2025-05")
-    shares = runner.route([record])
-    assert record in shares[away] and record not in shares[home]
-    result = runner.engines[away].process(shares[away], settle=False)
-    assert [(f.household, f.region) for f in result.forward] == [("H9", REGION)]
