@@ -85,9 +85,11 @@ class HouseholdTopic:
             return None
         return all(self.decided_to.get(p, 0) >= end for p, end in self.crossing_to.items())
 
-    def behind(self) -> bool:
-        """Whether a partition held has messages this worker sent and has not decided."""
-        return any(end < self.sent_to.get(p, 0) for p, end in self.decided_to.items())
+    def behind(self, held: Iterable[int]) -> bool:
+        """Whether a partition of ``held`` (those this worker holds now: a decide step
+        that ended after a rebalance may have noted others) has messages this worker
+        sent and has not decided."""
+        return any(self.decided_to.get(p, 0) < self.sent_to.get(p, 0) for p in held)
 
     def undecided(self) -> int:
         """Messages this worker sent and has not decided yet."""
