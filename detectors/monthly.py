@@ -20,13 +20,14 @@ from engine import events as ev
 from engine.household import (
     NEW,
     Change,
+    counted_income,
     event_month,
+    has_income,
     household_income,
     in_household,
     income_share,
     known,
     local_line,
-    member_income,
     member_wages,
     members_on,
     per_capita,
@@ -87,9 +88,9 @@ def seasonal_factor(state: HouseholdState, month: int, base: int) -> float | Non
     end = first_day(month + 1) - 1
     if any(
         not (m.active(end) and m.alive_at(end))
-        and any(in_household(m, b) and member_income(state, m, b) for b in range(base - 3, base))
+        and any(counted_income(state, m, b) for b in range(base - 3, base))
         for m in state.members
-        if m.wages or m.transfers or m.unread
+        if has_income(m)
     ):
         return None
     then = household_income(state, last_year)
@@ -148,16 +149,11 @@ class IncomeDrop(Detector):
         month could not be read) are two single missing months, each noise, not
         a household whose income fell.
         """
-        for member in state.members:
-            if not (member.wages or member.transfers or member.unread):
-                continue
-
-            def income(m: int, member: MemberState = member) -> int:
-                return member_income(state, member, m) if in_household(member, m) else 0
-
-            level = _median([income(m) for m in range(start - 3, start)])
+        for member in filter(has_income, state.members):
+            level = _median([counted_income(state, member, m) for m in range(start - 3, start)])
             if level > 0 and all(
-                income(m) <= (1 - self.drop) * level for m in range(start, month + 1)
+                counted_income(state, member, m) <= (1 - self.drop) * level
+                for m in range(start, month + 1)
             ):
                 return True
         return False

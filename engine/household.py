@@ -237,6 +237,17 @@ def in_household(member: MemberState, month: int) -> bool:
     return (left is None or left > start) and (died is None or died >= start)
 
 
+def has_income(member: MemberState) -> bool:
+    """Whether any income of the member is recorded (wages, transfers, unreadable rows)."""
+    return bool(member.wages or member.transfers or member.unread)
+
+
+def counted_income(state: HouseholdState, member: MemberState, month: int) -> int:
+    """A member's income as the household's in a month: :func:`member_income` while
+    part of it (:func:`in_household`), else 0 (what :func:`household_income` sums)."""
+    return member_income(state, member, month) if in_household(member, month) else 0
+
+
 # Figures of households whose records cannot change for a while (a month decision
 # runs every detector over one state): id(state) -> income by window slot, and
 # id(state) -> month -> people at the month's end (filled as asked).
@@ -278,7 +289,7 @@ def _incomes(state: HouseholdState) -> list[int]:
     base = state.base_month
     totals = [0] * max([len(s) for m in state.members for s in (m.wages, m.transfers)], default=0)
     for m in state.members:
-        if not (m.wages or m.transfers or m.unread):
+        if not has_income(m):
             continue  # (a child, say: nothing to count)
         # The months in_household holds for: from the month joined to the month
         # before leaving (left is the first day away) and the month of death.
