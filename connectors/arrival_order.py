@@ -52,9 +52,10 @@ class ArrivalOrder(Generic[T]):
         self.latest: dict[TopicPartition, str] = {}  # latest arrival read, per partition
         self.next_read: dict[TopicPartition, int] = {}  # the offset after the last read
         self.read_before: dict[TopicPartition, int] = {}  # read by a previous reader
-        # Per partition, the offsets held (a heap) and those released but not yet
-        # off its top: the first held offset in O(log n), whatever order they go in.
-        self._offsets: dict[TopicPartition, list[int]] = {}
+        # Per partition, the offsets held with their arrival times (a heap) and the
+        # offsets released but not yet off its top: the first held offset in
+        # O(log n), whatever order they go in.
+        self._offsets: dict[TopicPartition, list[tuple[int, str]]] = {}
         self._gone: dict[TopicPartition, set[int]] = {}
 
     def start(self, tp: TopicPartition, offset: int, read_before: int | None = None) -> None:
@@ -84,7 +85,7 @@ class ArrivalOrder(Generic[T]):
         if arrival > self.latest.get(tp, ""):
             self.latest[tp] = arrival
         heapq.heappush(self._held, _Held(arrival, tp[0], tp[1], offset, item))
-        heapq.heappush(self._offsets.setdefault(tp, []), offset)
+        heapq.heappush(self._offsets.setdefault(tp, []), (offset, arrival))
 
     def behind(self, ends: Mapping[TopicPartition, int | None]) -> list[TopicPartition]:
         """The partitions with records still to read (an unknown end counts as behind)."""
@@ -130,8 +131,8 @@ class ArrivalOrder(Generic[T]):
             tp = (held.topic, held.partition)
             offsets, gone = self._offsets[tp], self._gone.setdefault(tp, set())
             gone.add(held.offset)
-            while offsets and offsets[0] in gone:
-                gone.discard(heapq.heappop(offsets))
+            while offsets and offsets[0][0] in gone:
+                gone.discard(heapq.heappop(offsets)[0])
         return out
 
     def waiting(self, until: str) -> list[tuple[str, T]]:
@@ -168,5 +169,42 @@ class ArrivalOrder(Generic[T]):
         points = dict(self.next_read)
         for tp, offsets in self._offsets.items():
             if offsets:
-                points[tp] = offsets[0]
+                points[tp] = offsets[0][0]
         return points
+
+    def floors(self) -> dict[TopicPartition, str]:
+        """Per partition read from, the earliest arrival it may still let go.
+
+        That is its first record held, or, with none held, the latest it has
+        read (what it reads next arrived no earlier). A reader that does not
+        hold a partition waits for it when its floor is earlier than the
+        arrival time it would route next (see :func:`others_allow`).
+        """
+        floors = dict(self.latest)
+        for tp, offsets in self._offsets.items():
+            if offsets:
+                floors[tp] = offsets[0][1]
+        return floors
+
+
+def others_allow(
+    upcoming: str,
+    floors: Mapping[TopicPartition, str],
+    positions: Mapping[TopicPartition, int],
+    ends: Mapping[TopicPartition, int],
+) -> list[TopicPartition]:
+    """The partitions other readers hold that may still bring a record earlier than
+    ``upcoming`` (empty: it may go).
+
+    For each of them, ``floors`` and ``positions`` are what its reader saved
+    (:meth:`ArrivalOrder.floors`, its resume point) and ``ends`` its end on the
+    broker, read after them. A partition whose resume point has reached its end
+    has nothing to bring; one with records left holds ``upcoming`` back unless
+    its floor is at least ``upcoming`` (records of the same arrival time go
+    together). A partition never read has no floor and holds everything back.
+    """
+    return [
+        tp
+        for tp, end in sorted(ends.items())
+        if positions.get(tp, 0) < end and floors.get(tp, "") < upcoming
+    ]

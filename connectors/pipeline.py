@@ -115,6 +115,12 @@ def read_key(app: str, topic: str, partition: int) -> str:
     return position_key(app, topic, partition) + ":read"
 
 
+def floor_key(app: str, topic: str, partition: int) -> str:
+    """The earliest arrival a department partition may still let go (its reader's
+    :meth:`ArrivalOrder.floors`), for workers that do not read it."""
+    return position_key(app, topic, partition) + ":floor"
+
+
 @dataclass(frozen=True)
 class Message:
     """A consumed message, whatever client consumed it."""
@@ -239,15 +245,18 @@ class Pipeline:
     ) -> tuple[list[Event], dict[str, bytes]]:
         """Events that may go now (none that arrived after ``until``, or at or
         after ``before``), and what to save once they have gone: each department
-        partition's resume point, and the offset after its last record read
-        (:func:`read_key`).
+        partition's resume point, the offset after its last record read
+        (:func:`read_key`) and its floor (:func:`floor_key`).
 
         ``ends`` is the high watermark of every department partition this
         worker reads (:class:`connectors.arrival_order.ArrivalOrder`).
         """
         events = self.order.release(ends, until, before)
         saved = self.offsets(self.order.resume_points())
-        return events, saved | self.offsets(self.order.next_read, read_key)
+        floors = {
+            floor_key(self.app, t, p): a.encode() for (t, p), a in self.order.floors().items()
+        }
+        return events, saved | self.offsets(self.order.next_read, read_key) | floors
 
     def route(self, events: Sequence[Event]) -> list[Outgoing]:
         """Events to their households' partitions (ticks before them when the clock moves)."""
@@ -475,6 +484,11 @@ class Pipeline:
         """Saved next offsets (``key``: :func:`read_key` for the offsets after the last read)."""
         values = self.store.get_many([key(self.app, t, p) for t, p in topics])
         return {tp: int(v) for tp, v in zip(topics, values, strict=True) if v is not None}
+
+    def floors(self, topics: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """Saved floors of department partitions (:func:`floor_key`)."""
+        values = self.store.get_many([floor_key(self.app, t, p) for t, p in topics])
+        return {tp: v.decode() for tp, v in zip(topics, values, strict=True) if v is not None}
 
     def offsets(
         self,

@@ -36,8 +36,10 @@ from typing import Any, TypeVar
 import faust
 import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP, EventT
 
+from connectors.arrival_order import others_allow
 from connectors.department_topics import DepartmentTopics
 from connectors.dropped_fetches import watch_dropped_fetches
 from connectors.household_topic import HouseholdTopic
@@ -142,6 +144,8 @@ class Worker:
         self.last_seen: dict[TP, float] = {}  # when a message of each partition last came
         self.stepped = time.monotonic()  # when a call on the engine thread last ended
         self.offsets: AIOKafkaConsumer | None = None  # asks the broker for end offsets
+        self.admin: AIOKafkaAdminClient | None = None  # and for the department topics' partitions
+        self.department_counts: dict[str, int] | None = None  # partitions per department topic
         self.last_input = time.monotonic()
         self.unsettled: set[int] = set()  # partitions with records since they last settled
         self.store_ok = True
@@ -300,7 +304,11 @@ class Worker:
         upcoming = self.pipeline.order.next_arrival()
         if upcoming is None or upcoming <= clock:
             return clock
-        if self.routed and not await self.household_topic_decided():
+        # Not alone, another worker may have routed records since, and may still
+        # hold earlier ones: always ask.
+        if (self.routed or not self.household.alone) and not await self.household_topic_decided(
+            upcoming
+        ):
             return clock
         self.routed = False
         return upcoming
@@ -357,15 +365,25 @@ class Worker:
         if self.offsets is not None:
             await self.offsets.stop()
             self.offsets = None
+        if self.admin is not None:
+            await self.admin.close()
+            self.admin = None
 
-    async def household_topic_decided(self) -> bool:
-        """Whether the household topic is decided far enough for the clock to move on.
+    async def household_topic_decided(self, upcoming: str) -> bool:
+        """Whether the household topic is decided far enough for the clock to move on
+        to ``upcoming``, and no other worker may still send an earlier record.
 
-        That is to its end, as far as anything decided may reach another
+        Decided to its end, as far as anything decided may reach another
         partition. When this worker holds every partition it reads, its own
         sends and decisions answer (:class:`HouseholdTopic`). Otherwise what it
         sent and has not decided answers no at once, and Redis and the broker
-        answer the rest.
+        answer the rest: every worker's saved positions on the household topic,
+        and the floors of the department partitions other workers read
+        (:func:`connectors.arrival_order.others_allow`). Without the floors, a
+        worker whose partitions were ahead moved the household partitions'
+        clocks on while another still held records of an earlier arrival time
+        (an end of batch among them), and months were decided after records
+        they should not have seen.
         """
         local = self.household.decided_locally()
         if local is not None:
@@ -374,19 +392,56 @@ class Worker:
         tps = [TP(self.topics.events, p) for p in range(self.options.partitions)]
         if self.household.behind(tp.partition for tp in tps if tp in self.owned):
             return False
+        try:
+            others = (
+                []
+                if self.household.alone
+                else [tp for tp in await self.department_partitions() if tp not in self.owned]
+            )
+        except Exception as exc:  # (a look: "not yet")
+            log.warning("could not ask the broker for the department topics' partitions (%s)",
+                        type(exc).__name__)  # fmt: skip
+            return False
         self.metrics.clock_checks.labels("broker").inc()
-        names = [(tp.topic, tp.partition) for tp in tps]
+        names = [(tp.topic, tp.partition) for tp in tps + others]
         # A look, not a step: off the engine thread, and a failure only means "not yet".
-        # Positions before ends: a saved position implies what it forwarded is on
-        # the topic, so the ends read afterwards count it.
+        # Positions and floors before ends: a saved position implies what it
+        # forwarded is on the topic, so the ends read afterwards count it.
         try:
             loop = asyncio.get_running_loop()
-            saved = await loop.run_in_executor(None, self.pipeline.positions, names)
+            saved, floors = await loop.run_in_executor(
+                None,
+                lambda: (self.pipeline.positions(names), self.pipeline.floors(names[len(tps) :])),
+            )
         except STORE_ERRORS:
             return False
-        ends = await self.ends_of(tps)
-        self.household.broker_ends({tp.partition: end for tp, end in ends.items()})
-        return all(saved.get((tp.topic, tp.partition), 0) >= end for tp, end in ends.items())
+        ends = {
+            (tp.topic, tp.partition): end for tp, end in (await self.ends_of(tps + others)).items()
+        }
+        self.household.broker_ends({p: ends[(t, p)] for t, p in names[: len(tps)]})
+        if any(saved.get(tp, 0) < ends[tp] for tp in names[: len(tps)]):
+            return False
+        department_ends = {tp: ends[tp] for tp in names[len(tps) :]}
+        waiting = others_allow(upcoming, floors, saved, department_ends)
+        if waiting:
+            log.debug("the clock waits for %d department partitions other workers read",
+                      len(waiting))  # fmt: skip
+        return not waiting
+
+    async def department_partitions(self) -> list[TP]:
+        """Every partition of the department topics, asked of the broker once per
+        assignment (faust's consumer knows the counts only on the group's leader)."""
+        if self.department_counts is None:
+            if self.admin is None:
+                admin = AIOKafkaAdminClient(
+                    client_id="lifeline-admin", **self.options.offsets_client()
+                )
+                await admin.start()
+                self.admin = admin
+            described = await self.admin.describe_topics(sorted(self.department_names))
+            self.department_counts = {t["topic"]: len(t["partitions"]) for t in described}
+        counts = self.department_counts
+        return [TP(t, p) for t, n in sorted(counts.items()) for p in range(n)]
 
     def hold_back(self) -> None:
         """Stop fetching the department partitions that are far ahead of the others."""
@@ -536,6 +591,7 @@ class Worker:
     async def on_assigned(self, app: faust.App, assigned: set[TP], **_: Any) -> None:
         new = {tp for tp in assigned if tp not in self.owned}
         self.owned = set(assigned)
+        self.department_counts = None  # (asked again: a topic may have been given partitions)
         self.household.assigned(self.holds_every_partition(app))
         if self.household.alone:
             await self.in_thread("homes", self.pipeline.learn_homes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.arrival_order import ArrivalOrder
+from connectors.arrival_order import ArrivalOrder, others_allow
 
 A, B, C = ("dept.a", 0), ("dept.b", 0), ("dept.b", 1)
 
@@ -161,3 +161,34 @@ def test_a_reader_resuming_knows_what_a_previous_one_read_already() -> None:
     assert [order.read_again(A, o) for o in (3, 5, 6)] == [True, True, False]
     order.start(B, 4)
     assert not order.read_again(B, 4)
+
+
+def test_a_partitions_floor_is_its_first_record_held_or_else_the_latest_it_read() -> None:
+    order: ArrivalOrder[str] = ArrivalOrder()
+    order.start(C, 0)
+    order.hold(A, 0, day(1), "a1")
+    order.hold(A, 1, day(3), "a3")
+    order.hold(B, 0, day(2), "b2")
+    assert order.floors() == {A: day(1), B: day(2)}  # C has handed over nothing: no floor
+    assert order.release({A: 2, B: 1, C: 0}) == ["a1", "b2", "a3"]
+    # nothing held: what A and B read next arrived no earlier than what they read last
+    assert order.floors() == {A: day(3), B: day(2)}
+    order.hold(B, 1, day(5), "b5")
+    assert order.release({A: 3, B: 3, C: 0}) == []  # A may still bring a day-3 record
+    assert order.floors() == {A: day(3), B: day(5)}
+
+
+def test_another_readers_partition_holds_the_clock_back_while_it_may_bring_an_earlier_record() -> (
+    None
+):
+    floors = {A: day(2), B: day(4)}
+    positions = {A: 5, B: 9}
+    # A may still bring a day-2 record: day 3 waits, day 2 itself may go beside it
+    assert others_allow(day(3), floors, positions, {A: 6, B: 10}) == [A]
+    assert others_allow(day(2), floors, positions, {A: 6, B: 10}) == []
+    # A's reader has sent on everything up to A's end: nothing left there to wait for
+    assert others_allow(day(3), floors, positions, {A: 5, B: 10}) == []
+    assert others_allow(day(5), floors, positions, {A: 5, B: 10}) == [B]
+    # a partition with records no reader has saved a floor for holds everything back
+    assert others_allow(day(1), floors, positions, {A: 5, B: 9, C: 1}) == [C]
+    assert others_allow(day(1), floors, positions, {A: 5, B: 9, C: 0}) == []

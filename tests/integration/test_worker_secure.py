@@ -221,9 +221,11 @@ def test_worker_over_sasl_ssl_and_tls_redis_end_to_end(
     assert {key[:3] for key in seen} == {("SASL_SSL", "SASL_SSL", f"User:{kafka.username}")}, detail
     # The worker's clients: faust's (aiokafka: group, fetch, produce), kafka-python's
     # (the start-up check that every topic exists) and its own aiokafka client that
-    # asks for end offsets (arrival order, and waiting for the household topic).
+    # asks for end offsets (arrival order, and waiting for the household topic), and,
+    # sharing the group with other workers, its admin client that asks for the
+    # department topics' partitions.
     client_ids = {key[3] for key in seen}
-    own = ("faust-", "kafka-python-", "lifeline-offsets")
+    own = ("faust-", "kafka-python-", "lifeline-offsets", "lifeline-admin")
     assert all(c.startswith(own) for c in client_ids), detail
     assert "lifeline-offsets" in client_ids, detail
     assert any(c.startswith("faust-") for c in client_ids), detail
