@@ -17,6 +17,13 @@ earliest of those (the *watermark*); a partition that has been read to its
 end holds nothing back, since what it gets next arrives after everything
 already read. Rejects are let through at once: they never move the clock.
 
+Records of one arrival time go together, in one canonical order: end-of-batch
+files after the data they close, then by file name and line (:func:`file_rank`),
+as a replay of the same files applies them (:func:`connectors.replay.plan_deliveries`).
+So an arrival time goes only once no partition can bring more of it, and the
+engine sees the same records in the same order, alert revisions included,
+whichever partitions the lines were spread over.
+
 Nothing here is lost on a restart: a partition's resume point is its first
 record still held, so what was held is read again. Records after it that had
 gone on are read again too: events are applied once whatever, and the caller
@@ -33,11 +40,22 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 TopicPartition = tuple[str, int]
+Rank = tuple[int, str, int]  # (end of batch, file name, line) within an arrival time
+END = "\uffff"  # the watermark when every partition has been read to its end
+
+EOB_PREFIX = "eob_"  # an end-of-batch file's name (the simulator's and the departments')
+
+
+def file_rank(name: str) -> tuple[int, str]:
+    """Where a file's records go among one arrival time's: end-of-batch files
+    after the data they close, then by name."""
+    return (1 if name.startswith(EOB_PREFIX) else 0, name)
 
 
 @dataclass(order=True)
 class _Held(Generic[T]):
     arrival: str
+    rank: Rank | tuple[()]
     topic: str
     partition: int
     offset: int
@@ -79,12 +97,15 @@ class ArrivalOrder(Generic[T]):
         """A record read that does not wait (a reject: it has no say on the clock)."""
         self.next_read[tp] = max(self.next_read.get(tp, 0), offset + 1)
 
-    def hold(self, tp: TopicPartition, offset: int, arrival: str, item: T) -> None:
-        """A record read, to go when no partition can bring an earlier one."""
+    def hold(
+        self, tp: TopicPartition, offset: int, arrival: str, item: T, rank: Rank | None = None
+    ) -> None:
+        """A record read, to go when no partition can bring one of an earlier or the
+        same arrival time; ``rank``: its place among that arrival time's records."""
         self.passed(tp, offset)
         if arrival > self.latest.get(tp, ""):
             self.latest[tp] = arrival
-        heapq.heappush(self._held, _Held(arrival, tp[0], tp[1], offset, item))
+        heapq.heappush(self._held, _Held(arrival, rank or (), tp[0], tp[1], offset, item))
         heapq.heappush(self._offsets.setdefault(tp, []), (offset, arrival))
 
     def behind(self, ends: Mapping[TopicPartition, int | None]) -> list[TopicPartition]:
@@ -95,12 +116,14 @@ class ArrivalOrder(Generic[T]):
         """The latest arrival every partition still being read has passed.
 
         ``None`` when one of them has handed over nothing yet (nothing may go);
-        ``"\\uffff"`` when every partition has been read to its end (all may go).
+        :data:`END` when every partition has been read to its end (all may go).
+        Records that arrived before it may go, and those of its own arrival
+        time once it is :data:`END` (:func:`goes`).
         """
         behind = self.behind(ends)
         if any(tp not in self.latest for tp in behind):
             return None
-        return min((self.latest[tp] for tp in behind), default="\uffff")
+        return min((self.latest[tp] for tp in behind), default=END)
 
     def release(
         self,
@@ -108,7 +131,8 @@ class ArrivalOrder(Generic[T]):
         until: str | None = None,
         before: str | None = None,
     ) -> list[T]:
-        """What may go now, in arrival order (then partition and offset).
+        """What may go now: whole arrival times, each in its canonical order
+        (then partition and offset).
 
         ``ends`` maps every input partition this reader owns to the offset
         after its last record (its high watermark), or None when not known yet;
@@ -119,11 +143,10 @@ class ArrivalOrder(Generic[T]):
         out: list[T] = []
         if mark is None:
             return out
-        if until is not None:
-            mark = min(mark, until)
         while (
             self._held
-            and self._held[0].arrival <= mark
+            and goes(self._held[0].arrival, mark)
+            and (until is None or self._held[0].arrival <= until)
             and (before is None or self._held[0].arrival < before)
         ):
             held = heapq.heappop(self._held)
@@ -185,6 +208,12 @@ class ArrivalOrder(Generic[T]):
             if offsets:
                 floors[tp] = offsets[0][1]
         return floors
+
+
+def goes(arrival: str, mark: str) -> bool:
+    """Whether records of ``arrival`` may go under the watermark ``mark``: a
+    partition still being read may bring more of the mark's own arrival time."""
+    return arrival < mark or mark == END
 
 
 def others_allow(

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from connectors.arrival_order import Rank, file_rank
 from connectors.files import LineNormaliser, Reject
 from connectors.kafka_ingest import TOPIC_PREFIX
 from connectors.mapping import Catalog
@@ -78,6 +79,14 @@ class DepartmentTopics:
         """The items of one message, as :class:`LineNormaliser` makes them: an event, a
         reject, or a reject and what its row still says. Never raises for what a message holds.
         """
+        return self.decode_ranked(topic, partition, offset, value)[0]
+
+    def decode_ranked(
+        self, topic: str, partition: int, offset: int, value: bytes | None
+    ) -> tuple[list[Event | Reject], Rank | None]:
+        """:meth:`decode`, and the message's place among the records of its arrival
+        time (its file's rank and its line: :func:`connectors.arrival_order.file_rank`);
+        None for a message that says no file and line."""
         source = f"{topic}/{partition}"
         department = topic.removeprefix(self.prefix)
         try:
@@ -107,7 +116,8 @@ class DepartmentTopics:
                 ),
                 received_at=dt.datetime.now(CST).replace(microsecond=0),
             )
-            return [bad]
+            return [bad], None
+        rank = _rank(message)
         normalise = self._normaliser(department, layout_name)
         if normalise is None:
             no_layout = Reject(
@@ -118,7 +128,7 @@ class DepartmentTopics:
                 department=department,
                 received_at=received_at,
             )
-            return [no_layout]
+            return [no_layout], rank
         row: dict[str, Any] | LineProblem
         if problem is not None:
             # What the ingester could not read: its code and message become the reason,
@@ -137,4 +147,12 @@ class DepartmentTopics:
                 if isinstance(given, dict)
                 else LineProblem("bad_message", "the message carries no row", "")
             )
-        return normalise(row, source=source, position=offset, received_at=received_at, where=where)
+        items = normalise(row, source=source, position=offset, received_at=received_at, where=where)
+        return items, rank
+
+
+def _rank(message: dict[str, Any]) -> Rank | None:
+    file, line = message.get("file"), message.get("line")
+    if not isinstance(file, str) or not isinstance(line, int):
+        return None
+    return (*file_rank(file), line)

@@ -29,7 +29,7 @@ from typing import Any
 
 import msgspec
 
-from connectors.arrival_order import ArrivalOrder
+from connectors.arrival_order import ArrivalOrder, Rank
 from connectors.department_topics import DepartmentTopics, withheld
 from connectors.files import Reject
 from connectors.kafka_ingest import TOPIC_PREFIX
@@ -227,14 +227,15 @@ class Pipeline:
             tally.records_in[department] += 1
             # A rejected row of income is a dead letter and an event (what it still
             # says): both go, the event with the offset held like any other.
-            for item in self.read(message):
+            items, rank = self.read(message)
+            for item in items:
                 if isinstance(item, Reject):
                     tally.rejects[item.reason_code] += 1
                     if not self.order.read_again(tp, message.offset):
                         dead.append(self.reject(item, message))
                     self.order.passed(tp, message.offset)
                 else:
-                    self.order.hold(tp, message.offset, item.received_at, item)
+                    self.order.hold(tp, message.offset, item.received_at, item, rank)
         return dead
 
     def release(
@@ -317,14 +318,14 @@ class Pipeline:
             for household in self.store.index_members(region_index(region.code)):
                 self.homes[household] = region.code
 
-    def read(self, message: Message) -> list[Event | Reject]:
-        """A department message's items (:meth:`DepartmentTopics.decode`); a connector
-        failure is a dead letter too.
+    def read(self, message: Message) -> tuple[list[Event | Reject], Rank | None]:
+        """A department message's items and place (:meth:`DepartmentTopics.decode_ranked`);
+        a connector failure is a dead letter too.
 
         Whatever a message holds must never stop the worker or block its partition.
         """
         try:
-            return self.departments.decode(
+            return self.departments.decode_ranked(
                 message.topic, message.partition, message.offset, message.value
             )
         except Exception as exc:  # a bug or an unforeseen value
@@ -332,11 +333,8 @@ class Pipeline:
             log.error("%s: the connector failed (%s); set aside", where, type(exc).__name__)
             reason = f"the connector could not read this record ({type(exc).__name__})"
             department = message.topic.removeprefix(self.departments.prefix)
-            return [
-                msgspec.structs.replace(
-                    self.bad(message, reason, "connector_error"), department=department
-                )
-            ]
+            bad = self.bad(message, reason, "connector_error")
+            return [msgspec.structs.replace(bad, department=department)], None
 
     def reject(self, reject: Reject, message: Message) -> Outgoing:
         """A dead letter: the reject (reason, masked content) and where it came from."""

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from connectors.arrival_order import file_rank
 from connectors.files import Reject, ingest_file
 from connectors.mapping import Catalog
 from connectors.summary import IngestSummary
@@ -35,13 +36,15 @@ MONTHLY_LAG_DAYS = 10  # a monthly file, without a manifest, arrives this long a
 @dataclass(frozen=True, order=True)
 class Delivery:
     received_at: dt.datetime
-    order: int  # end-of-batch files after the data they close, on the same day
+    # Among one arrival time's files: end-of-batch files after the data they close,
+    # then by name, as the worker orders their lines (connectors.arrival_order).
+    order: tuple[int, str]
     path: Path
 
 
-def _inferred_arrival(path: Path) -> tuple[dt.datetime, int]:
+def _inferred_arrival(path: Path) -> tuple[dt.datetime, tuple[int, str]]:
     name = path.name
-    order = 1 if name.startswith("eob_") else 0
+    order = file_rank(name)
     if match := re.search(r"(20\d{2})(\d{2})(\d{2})(?!\d)", name):
         day = dt.date(int(match[1]), int(match[2]), int(match[3])) + dt.timedelta(days=1)
     elif match := re.search(r"(20\d{2})-?(\d{2})(?!\d)", name):
@@ -59,12 +62,13 @@ def plan_deliveries(folder: Path) -> list[Delivery]:
         if manifest.exists():
             base = manifest.parent
             deliveries = []
-            for number, line in enumerate(manifest.read_bytes().splitlines()):
+            for line in manifest.read_bytes().splitlines():
                 if line.strip():
                     entry = orjson.loads(line)
                     moment = dt.datetime.fromisoformat(entry["received_at"])
-                    deliveries.append(Delivery(moment, number, base / entry["file"]))
-            return deliveries
+                    path = base / entry["file"]
+                    deliveries.append(Delivery(moment, file_rank(path.name), path))
+            return sorted(deliveries)
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     return sorted(Delivery(*_inferred_arrival(p), p) for p in files)
 

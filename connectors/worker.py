@@ -39,7 +39,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP, EventT
 
-from connectors.arrival_order import others_allow
+from connectors.arrival_order import goes, others_allow
 from connectors.department_topics import DepartmentTopics
 from connectors.dropped_fetches import watch_dropped_fetches
 from connectors.household_topic import HouseholdTopic
@@ -472,7 +472,7 @@ class Worker:
             if upcoming is None or self.reading.locked():
                 continue
             mark = order.watermark(await self.input_ends())
-            if mark is None or upcoming > mark:
+            if mark is None or not goes(upcoming, mark):
                 continue  # waiting for another department partition to be read further
             if upcoming > await self.route_until():
                 continue  # waiting for the household topic to be decided

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.arrival_order import ArrivalOrder, others_allow
+from connectors.arrival_order import ArrivalOrder, file_rank, others_allow
 
 A, B, C = ("dept.a", 0), ("dept.b", 0), ("dept.b", 1)
 
@@ -21,12 +21,13 @@ def test_nothing_goes_while_a_partition_with_records_to_read_has_handed_over_non
     assert order.release({A: 1, B: 5}) == []
     assert order.watermark({A: 1, B: 5}) is None
     order.hold(B, 0, day(2), "b2")
-    # B's next records arrived on day 2 or later: everything up to day 2 may go
-    assert order.release({A: 1, B: 5}) == ["a1", "b2"]
+    # B's next records arrived on day 2 or later: day 1 may go, and day 2 once B
+    # can bring no more of it
+    assert order.release({A: 1, B: 5}) == ["a1"]
     order.hold(B, 1, day(4), "b4")
     order.hold(A, 1, day(3), "a3")
-    assert order.release({A: 3, B: 5}) == ["a3"]  # A may still bring a day-3 record
-    assert order.resume_points() == {A: 2, B: 1}  # b4 is held: read again after a restart
+    assert order.release({A: 3, B: 5}) == ["b2"]  # A may still bring a day-3 record
+    assert order.resume_points() == {A: 1, B: 1}  # a3 and b4 are held: read again after a restart
 
 
 def test_the_caller_can_hold_back_an_arrival_time_and_everything_after_it() -> None:
@@ -71,19 +72,31 @@ def test_an_unknown_end_counts_as_records_still_to_read() -> None:
     assert order.release({A: 1, B: 0}) == ["a1"]
 
 
-def test_later_arrivals_wait_for_the_slowest_partition_and_ties_go_by_partition() -> None:
+def test_later_arrivals_wait_for_the_slowest_partition_and_an_arrival_time_goes_whole() -> None:
     order: ArrivalOrder[str] = ArrivalOrder()
     ends = {A: 3, B: 2, C: 1}
     for offset, d in enumerate((1, 5, 9)):
         order.hold(A, offset, day(d), f"a{d}")
     order.hold(C, 0, day(5), "c5")
     order.hold(B, 0, day(5), "b5")
-    # B still has a record to read: it could be as early as day 5
-    assert order.release(ends) == ["a1", "a5", "b5", "c5"]
-    assert order.held() == {A: 1}
-    assert order.resume_points() == {A: 2, B: 1, C: 1}
+    # B still has a record to read: it could be another of day 5
+    assert order.release(ends) == ["a1"]
+    assert order.held() == {A: 2, B: 1, C: 1}
     order.hold(B, 1, day(9), "b9")
-    assert order.release(ends) == ["a9", "b9"]
+    assert order.release(ends) == ["a5", "b5", "c5", "a9", "b9"]  # (ties by partition)
+    assert order.resume_points() == {A: 3, B: 2, C: 1}
+
+
+def test_one_arrival_times_records_go_by_file_and_line_whatever_partition_holds_them() -> None:
+    order: ArrivalOrder[str] = ArrivalOrder()
+    ends = {A: 3, B: 2}
+    # one delivery: an end-of-batch file and two data files, their lines spread by key
+    order.hold(A, 0, day(5), "eob:1", (*file_rank("eob_wages_202605.csv"), 1))
+    order.hold(A, 1, day(5), "wages:2", (*file_rank("wages_202605.csv"), 2))
+    order.hold(B, 0, day(5), "wages:1", (*file_rank("wages_202605.csv"), 1))
+    order.hold(B, 1, day(5), "claims:7", (*file_rank("claims_202605.csv"), 7))
+    order.hold(A, 2, day(6), "wages:1 of day 6", (*file_rank("wages_202606.csv"), 1))
+    assert order.release(ends) == ["claims:7", "wages:1", "wages:2", "eob:1", "wages:1 of day 6"]
 
 
 def test_rejects_pass_without_holding_the_clock() -> None:
