@@ -99,11 +99,18 @@ def test_two_workers_one_killed_and_the_end_is_one_clean_pass(
         steps = arrivals(plan_deliveries(world / "departments"))
         killed: tuple[int, int, int] | None = None
         started = time.monotonic()
-        for number, step in enumerate(steps):
-            sent = feeder.send(step)
-            if killed is None and number >= len(steps) // 2 and sent > 400:
-                # A big delivery half way: let the workers get through part of
-                # it, then pull the plug on one of them.
+        number = 0
+        while number < len(steps):
+            sent = feeder.send(steps[number])
+            number += 1
+            if killed is None and number > len(steps) // 2 and sent > 400:
+                # A big delivery half way, with the arrivals after it until the
+                # burst holds 1,200 lines: the workers go through them arrival
+                # time by arrival time (each one whole), so after the first
+                # quarter the rest is still to do. Then pull the plug on one.
+                while sent < 1200 and number < len(steps):
+                    sent += feeder.send(steps[number])
+                    number += 1
                 before = feeder.behind(store, deployment.app)
                 deadline = time.monotonic() + 60
                 while feeder.behind(store, deployment.app) > before * 3 // 4:
