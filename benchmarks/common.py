@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,14 @@ if str(ROOT) not in sys.path:  # `python benchmarks/x.py` without PYTHONPATH
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
 
+from connectors.feed import alerts_of, read_topic  # noqa: E402
 from connectors.kafka_ingest import producer, send_file  # noqa: E402
 from connectors.pipeline import position_key  # noqa: E402
 from connectors.readers import read_rows  # noqa: E402
 from connectors.replay import Delivery, plan_deliveries  # noqa: E402
 from connectors.simulate import load_simulator_settings, simulate  # noqa: E402
 from detectors.catalog import EngineConfig, load_engine_config  # noqa: E402
+from engine.alert import Alert  # noqa: E402
 from engine.partitioned import Partitioned  # noqa: E402
 from engine.routing import Router  # noqa: E402
 from engine.store import Store  # noqa: E402
@@ -369,6 +372,13 @@ def worker_steps(worker: WorkerProcess) -> dict[str, Any]:
     return out
 
 
+def revision_digest(alerts: Iterable[Alert]) -> tuple[int, str]:
+    """How many distinct alert revisions (id, revision, status), and a digest of them:
+    two runs that raised the same revisions have the same digest."""
+    keys = sorted({f"{a.alert_id} {a.revision} {a.status}" for a in alerts})
+    return len(keys), hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+
+
 def worker_backlog(
     deployment: Deployment, world: World, logs: Path, timeout: float = 3600
 ) -> dict[str, Any]:
@@ -404,6 +414,10 @@ def worker_backlog(
         )
         report["operator_alert_messages"] = sum(
             consumer.end_offsets(topic_partitions(consumer, deployment.topics.operator)).values()
+        )
+        published = alerts_of(read_topic(deployment.bootstrap, deployment.topics.alerts))
+        report["alert_revisions"], report["alert_revision_digest"] = revision_digest(
+            a for _, a in published
         )
         report["where_time_went"] = worker_steps(worker)
         worker.kill()  # (measured; a clean stop would only cost time)

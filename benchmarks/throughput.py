@@ -61,6 +61,7 @@ from benchmarks.common import (  # noqa: E402
     pyplot,
     rate,
     relative,
+    revision_digest,
     topic_partitions,
     wait_for_group,
     worker_backlog,
@@ -122,6 +123,7 @@ def engine_replay(world: World, store: Store, partitions: int) -> dict[str, Any]
         "rejects": sum(summary.rejects.values()),
         "alerts": len({a.alert_id for a in summary.alerts}),
         "alert_revisions": len(summary.alerts),
+        "alert_revision_digest": revision_digest(summary.alerts)[1],
         "seconds": round(seconds, 2),
         "records_per_second": rate(world.records, seconds),
         "cpu_seconds": round(used, 1),
@@ -330,11 +332,15 @@ def comparisons(modes: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "worker_share_of_engine_redis": ratio("worker", "engine_redis"),
         "engine_redis_share_of_engine_memory": ratio("engine_redis", "engine_memory"),
         "faust_baseline_share_of_bare_consumer": ratio("faust_baseline", "bare_consumer"),
-        # A check, not a speed: the worker should publish about what the engine raises.
+        # Checks, not speeds: the worker should publish what the engine raises.
         "worker_alert_messages_per_engine_alert_revision": round(
             modes["worker"]["alert_messages"] / modes["engine_memory"]["alert_revisions"], 3
         )
         if "worker" in modes and modes.get("engine_memory", {}).get("alert_revisions")
+        else None,
+        "worker_alert_revisions_as_engine": modes["worker"]["alert_revision_digest"]
+        == modes["engine_memory"]["alert_revision_digest"]
+        if "worker" in modes and "engine_memory" in modes
         else None,
     }
 
@@ -418,6 +424,12 @@ def markdown(report: dict[str, Any], png: Path) -> str:
             f"{worker.get('operator_alert_messages', 0):,} operator alerts (batch missing "
             "or small)."
         )
+        if c.get("worker_alert_revisions_as_engine") is not None:
+            same = c["worker_alert_revisions_as_engine"]
+            lines[-1] += (
+                f" Its {worker['alert_revisions']:,} distinct revisions (alert id, revision, "
+                f"status) are {'the same as' if same else 'not those of'} the engine's."
+            )
         if abs(worker["alert_messages"] - engine["alert_revisions"]) > 0.05 * max(
             1, engine["alert_revisions"]
         ):

@@ -82,6 +82,10 @@ def test_throughput_reports_every_mode_side_by_side(
     comparisons = report["comparisons"]
     assert positive(comparisons["worker_share_of_bare_consumer"])
     assert positive(comparisons["worker_multiple_of_faust_baseline"])
+    # The worker published the revisions the in-process engine raised, one for one.
+    assert positive(report["modes"]["engine_memory"]["alert_revisions"])
+    assert worker["alert_revisions"] == report["modes"]["engine_memory"]["alert_revisions"]
+    assert comparisons["worker_alert_revisions_as_engine"] is True
     assert positive(report["normalise_only"]["records_per_second"])
     hops = [h["hop"] for h in report["worker_hops"]]
     assert any("events.by_household" in h for h in hops) and any("alerts" in h for h in hops)
