@@ -201,7 +201,7 @@ class ArrivalOrder(Generic[T]):
         That is its first record held, or, with none held, the latest it has
         read (what it reads next arrived no earlier). A reader that does not
         hold a partition waits for it when its floor is earlier than the
-        arrival time it would route next (see :func:`others_allow`).
+        arrival time it would route next (see :func:`held_back_by`).
         """
         floors = dict(self.latest)
         for tp, offsets in self._offsets.items():
@@ -216,7 +216,7 @@ def goes(arrival: str, mark: str) -> bool:
     return arrival < mark or mark == END
 
 
-def others_allow(
+def held_back_by(
     upcoming: str,
     floors: Mapping[TopicPartition, str],
     positions: Mapping[TopicPartition, int],

@@ -39,7 +39,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP, EventT
 
-from connectors.arrival_order import goes, others_allow
+from connectors.arrival_order import goes, held_back_by
 from connectors.department_topics import DepartmentTopics
 from connectors.dropped_fetches import watch_dropped_fetches
 from connectors.household_topic import HouseholdTopic
@@ -379,7 +379,7 @@ class Worker:
         sent and has not decided answers no at once, and Redis and the broker
         answer the rest: every worker's saved positions on the household topic,
         and the floors of the department partitions other workers read
-        (:func:`connectors.arrival_order.others_allow`). Without the floors, a
+        (:func:`connectors.arrival_order.held_back_by`). Without the floors, a
         worker whose partitions were ahead moved the household partitions'
         clocks on while another still held records of an earlier arrival time
         (an end of batch among them), and months were decided after records
@@ -403,7 +403,8 @@ class Worker:
                         type(exc).__name__)  # fmt: skip
             return False
         self.metrics.clock_checks.labels("broker").inc()
-        names = [(tp.topic, tp.partition) for tp in tps + others]
+        households = [(tp.topic, tp.partition) for tp in tps]
+        departments = [(tp.topic, tp.partition) for tp in others]
         # A look, not a step: off the engine thread, and a failure only means "not yet".
         # Positions and floors before ends: a saved position implies what it
         # forwarded is on the topic, so the ends read afterwards count it.
@@ -411,18 +412,18 @@ class Worker:
             loop = asyncio.get_running_loop()
             saved, floors = await loop.run_in_executor(
                 None,
-                lambda: (self.pipeline.positions(names), self.pipeline.floors(names[len(tps) :])),
+                lambda: (
+                    self.pipeline.positions(households + departments),
+                    self.pipeline.floors(departments),
+                ),
             )
         except STORE_ERRORS:
             return False
-        ends = {
-            (tp.topic, tp.partition): end for tp, end in (await self.ends_of(tps + others)).items()
-        }
-        self.household.broker_ends({p: ends[(t, p)] for t, p in names[: len(tps)]})
-        if any(saved.get(tp, 0) < ends[tp] for tp in names[: len(tps)]):
+        ends = {(tp.topic, tp.partition): n for tp, n in (await self.ends_of(tps + others)).items()}
+        self.household.broker_ends({p: ends[(t, p)] for t, p in households})
+        if any(saved.get(tp, 0) < ends[tp] for tp in households):
             return False
-        department_ends = {tp: ends[tp] for tp in names[len(tps) :]}
-        waiting = others_allow(upcoming, floors, saved, department_ends)
+        waiting = held_back_by(upcoming, floors, saved, {tp: ends[tp] for tp in departments})
         if waiting:
             log.debug("the clock waits for %d department partitions other workers read",
                       len(waiting))  # fmt: skip

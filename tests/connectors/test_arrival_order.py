@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.arrival_order import ArrivalOrder, file_rank, others_allow
+from connectors.arrival_order import ArrivalOrder, file_rank, held_back_by
 
 A, B, C = ("dept.a", 0), ("dept.b", 0), ("dept.b", 1)
 
@@ -197,11 +197,11 @@ def test_another_readers_partition_holds_the_clock_back_while_it_may_bring_an_ea
     floors = {A: day(2), B: day(4)}
     positions = {A: 5, B: 9}
     # A may still bring a day-2 record: day 3 waits, day 2 itself may go beside it
-    assert others_allow(day(3), floors, positions, {A: 6, B: 10}) == [A]
-    assert others_allow(day(2), floors, positions, {A: 6, B: 10}) == []
+    assert held_back_by(day(3), floors, positions, {A: 6, B: 10}) == [A]
+    assert held_back_by(day(2), floors, positions, {A: 6, B: 10}) == []
     # A's reader has sent on everything up to A's end: nothing left there to wait for
-    assert others_allow(day(3), floors, positions, {A: 5, B: 10}) == []
-    assert others_allow(day(5), floors, positions, {A: 5, B: 10}) == [B]
+    assert held_back_by(day(3), floors, positions, {A: 5, B: 10}) == []
+    assert held_back_by(day(5), floors, positions, {A: 5, B: 10}) == [B]
     # a partition with records no reader has saved a floor for holds everything back
-    assert others_allow(day(1), floors, positions, {A: 5, B: 9, C: 1}) == [C]
-    assert others_allow(day(1), floors, positions, {A: 5, B: 9, C: 0}) == []
+    assert held_back_by(day(1), floors, positions, {A: 5, B: 9, C: 1}) == [C]
+    assert held_back_by(day(1), floors, positions, {A: 5, B: 9, C: 0}) == []
