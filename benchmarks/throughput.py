@@ -449,8 +449,9 @@ def markdown(report: dict[str, Any], png: Path) -> str:
     if steps:
         lines += [
             "Where the worker's time went (`lifeline_step_seconds` summed over the "
-            f"{m['worker']['seconds']} s run; normalise, engine and positions run one "
-            "after another on the engine thread, send waits for the broker's acks): "
+            f"{m['worker']['seconds']} s run; engine steps run one after another in the "
+            "engine process, normalise, route and positions in the worker's own thread, "
+            "alongside them; send waits for the broker's acks): "
             + ", ".join(f"{k} {v} s" for k, v in sorted(steps.items(), key=lambda kv: -kv[1]))
             + ".",
             "",

@@ -11,8 +11,9 @@ Two agents, one consumer group:
   share through that partition's engine over Redis, and publishes alerts to
   ``alerts`` and ``alerts.<region>``.
 
-The engine and Redis calls run in one worker thread, in order, so the event
-loop stays free for Kafka's heartbeats. When Redis cannot be reached the
+The engine steps run in a process of their own (:mod:`connectors.engine_process`),
+the normaliser's Redis calls in one thread of the worker's, in order, so the
+event loop stays free for Kafka's heartbeats. When Redis cannot be reached the
 agent keeps its batch, retries with backoff and takes nothing new until it
 has applied it; positions (next offsets, in Redis) move only after a batch's
 effects are stored and acknowledged, and a partition newly assigned to this
@@ -25,12 +26,9 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import faust
@@ -40,29 +38,31 @@ from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP, EventT
 
 from connectors.arrival_order import goes, held_back_by
-from connectors.department_topics import DepartmentTopics
 from connectors.dropped_fetches import watch_dropped_fetches
+from connectors.engine_process import (
+    RETRIED,
+    EngineProcess,
+    child_decide,
+    child_forget,
+    child_ready,
+)
 from connectors.household_topic import HouseholdTopic
-from connectors.mapping import Catalog
 from connectors.pipeline import (
     Message,
     Outgoing,
-    Pipeline,
     Tally,
-    Topics,
     describe_tally,
     read_key,
     read_up_to,
 )
-from connectors.redis_store import RedisStore
 from connectors.worker_ops import ConfigWatcher, Metrics, log_config
+from connectors.worker_options import STORE_ERRORS, WorkerOptions, build_pipeline
 from detectors.catalog import EngineConfig, load_engine_config
 from engine.identity import Pseudonymiser
 
 log = logging.getLogger("lifeline.worker")
 T = TypeVar("T")
 
-STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
 MAX_BACKOFF = 15.0
 HEALTH_PING_SECONDS = 2.0
 RELEASE_EVERY = 0.05  # seconds between looks at held records when nothing wakes them
@@ -73,37 +73,6 @@ RUN_AHEAD = 200
 QUIET_PARTITION = 15.0  # seconds a partition with records to read may bring none before a re-fetch
 
 
-@dataclass(frozen=True)
-class WorkerOptions:
-    config_dir: Path
-    bootstrap: str
-    redis_url: str
-    app_id: str = "lifeline"
-    partitions: int = 8  # of events.by_household (checked against the broker at start)
-    backfill_until: str | None = None
-    batch_size: int = 2000
-    batch_within: float = 0.05  # seconds a batch waits to fill (what a quiet record waits)
-    session_timeout: float = 30.0
-    web_port: int = 6066
-    reload_every: float = 5.0  # seconds between looks at the config files
-    settle_after: float = 60.0  # idle seconds before deciding what is due now (0: never)
-    departments: tuple[str, ...] = ()
-    namespace: str = ""  # prefixes every topic name (tests, tenants sharing a cluster)
-    key_prefix: str = ""  # prefixes every Redis key
-    broker_settings: tuple[tuple[str, Any], ...] = ()  # extra faust settings (security)
-    # aiokafka client arguments with the same security (KafkaConnection.aiokafka_kwargs)
-    aiokafka_client: tuple[tuple[str, Any], ...] = ()
-    redis_client: tuple[tuple[str, Any], ...] = ()  # redis.Redis arguments (TLS, ACL user)
-    # faust's own folder (it keeps no state of ours: positions and state are in Redis)
-    data_dir: Path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lifeline"
-
-    def offsets_client(self) -> dict[str, Any]:
-        """Arguments of an aiokafka client to the same brokers, as securely as faust's."""
-        if self.aiokafka_client:
-            return dict(self.aiokafka_client)
-        return {"bootstrap_servers": self.bootstrap.split(",")}
-
-
 class Worker:
     """The pieces one worker process holds; built by :func:`build_app`."""
 
@@ -111,25 +80,10 @@ class Worker:
         self, options: WorkerOptions, config: EngineConfig, pseudonymiser: Pseudonymiser
     ) -> None:
         self.options = options
-        catalog = Catalog.load(options.config_dir / "connectors")
-        # Timeouts: a Redis that hangs (rather than refusing) is treated as gone.
-        timeouts = {"socket_timeout": 30.0, "socket_connect_timeout": 5.0}
-        client = (
-            redis.Redis(**dict(options.redis_client), **timeouts)
-            if options.redis_client
-            else redis.Redis.from_url(options.redis_url, **timeouts)
-        )
-        self.store = RedisStore(client, options.key_prefix)
-        self.topics = Topics(options.namespace)
-        self.pipeline = Pipeline(
-            options.app_id,
-            config,
-            DepartmentTopics(catalog, pseudonymiser, self.topics.department_prefix),
-            self.store,
-            options.partitions,
-            backfill_until=options.backfill_until,
-            topics=self.topics,
-        )
+        self.store = options.redis_store()
+        self.pipeline = build_pipeline(options, config, pseudonymiser, self.store)
+        self.topics = self.pipeline.topics
+        self.engine = EngineProcess(options, config, pseudonymiser)
         self.metrics = Metrics(config.version)
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="lifeline-engine")
         self.owned: set[TP] = set()
@@ -142,7 +96,7 @@ class Worker:
         self.household = HouseholdTopic()  # what it sent there, what it decided
         self.positioned = asyncio.Event()  # set once an assignment's resume points are known
         self.last_seen: dict[TP, float] = {}  # when a message of each partition last came
-        self.stepped = time.monotonic()  # when a call on the engine thread last ended
+        self.stepped = time.monotonic()  # when a call off the event loop last ended
         self.offsets: AIOKafkaConsumer | None = None  # asks the broker for end offsets
         self.admin: AIOKafkaAdminClient | None = None  # and for the department topics' partitions
         self.department_counts: dict[str, int] | None = None  # partitions per department topic
@@ -174,7 +128,9 @@ class Worker:
             topic_allow_declare=True,
             **dict(options.broker_settings),
         )
-        departments = options.departments or tuple(sorted(catalog.mappings))
+        departments = options.departments or tuple(
+            sorted(self.pipeline.departments.catalog.mappings)
+        )
         self.department_names = frozenset(self.topics.department(d) for d in departments)
         self.department_topic = self.app.topic(*sorted(self.department_names))
         self.events_topic = self.app.topic(self.topics.events)
@@ -189,18 +145,28 @@ class Worker:
         self.app.timer(5.0)(self.measure_lag)
         self.app.timer(1.0)(self.settle_when_idle)
         self.app.task(self.release_held)
+        self.app.task(self.start_engine)
 
     # --- running things off the loop, with retries ----------------------------------
 
-    async def in_thread(self, what: str, call: Callable[[], T], partition: int | None = None) -> T:
-        """Run a store-touching call in the engine thread until it succeeds."""
-        delay = 0.5
+    async def in_thread(self, what: str, call: Callable[[], T]) -> T:
+        """Run a store-touching call in the worker's own thread until it succeeds."""
         loop = asyncio.get_running_loop()
+        return await self.until_done(what, lambda: loop.run_in_executor(self.thread, call))
+
+    async def in_engine(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in the engine process until it succeeds."""
+        return await self.until_done(what, lambda: self.engine.call(fn, *args))
+
+    async def until_done(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Await ``attempt()`` again, with backoff, while Redis cannot be reached (or
+        the engine process died: it is replaced)."""
+        delay = 0.5
         while True:
             started = time.perf_counter()
             try:
-                value = await loop.run_in_executor(self.thread, call)
-            except STORE_ERRORS as exc:
+                value = await attempt()
+            except RETRIED as exc:
                 self.stepped = time.monotonic()
                 self.store_ok = False
                 self.metrics.store_errors.inc()
@@ -210,7 +176,6 @@ class Worker:
                     type(exc).__name__,
                     delay,
                 )
-                self.pipeline.forget(partition)  # in-memory models may be ahead of the store
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
@@ -220,6 +185,12 @@ class Worker:
             self.store_ok = True
             self.metrics.step_seconds.labels(what.split()[0]).observe(time.perf_counter() - started)
             return value
+
+    async def start_engine(self) -> None:
+        """Start the engine process now rather than at the first batch (its imports
+        take a second or two)."""
+        pid = await self.in_engine("start", child_ready)
+        log.info("engine process %d started", pid)
 
     async def send(self, outgoing: Sequence[Outgoing]) -> None:
         """Send and wait until the broker has every message (again, whole, on failure)."""
@@ -405,7 +376,7 @@ class Worker:
         self.metrics.clock_checks.labels("broker").inc()
         households = [(tp.topic, tp.partition) for tp in tps]
         departments = [(tp.topic, tp.partition) for tp in others]
-        # A look, not a step: off the engine thread, and a failure only means "not yet".
+        # A look, not a step: off the worker's thread, and a failure only means "not yet".
         # Positions and floors before ends: a saved position implies what it
         # forwarded is on the topic, so the ends read afterwards count it.
         try:
@@ -562,22 +533,14 @@ class Worker:
         self, shares: dict[int, list[Message]], settle: bool = False
     ) -> None:
         """A batch's partitions, each through its engine and outbox in turn (one
-        call on the engine thread), then one send of all they caused, then one
+        call on the engine process), then one send of all they caused, then one
         write that empties their outboxes and saves their positions."""
-        tally = Tally()
-        decoded = {p: self.pipeline.decode(share, tally) for p, share in sorted(shares.items())}
-
-        def engines() -> tuple[list[Outgoing], dict[int, list[str]]]:
-            outgoing: list[Outgoing] = []
-            cleared: dict[int, list[str]] = {}
-            for partition, (events, dead) in decoded.items():
-                out, cleared[partition] = self.pipeline.decide(partition, events, tally, settle)
-                outgoing += dead + out
-            return outgoing, cleared
-
-        outgoing, cleared = await self.in_thread(
-            "engine", engines, next(iter(shares)) if len(shares) == 1 else None
-        )
+        rows = [
+            (p, [(m.offset, m.key, m.value) for m in share]) for p, share in sorted(shares.items())
+        ]
+        decided = await self.in_engine("engine", child_decide, self.topics.events, rows, settle)
+        self.pipeline.homes.update(decided.enrolled)
+        tally, outgoing, cleared = decided.tally, decided.messages(), decided.cleared
         await self.send(outgoing)
         done = read_up_to([m for share in shares.values() for m in share])
         await self.in_thread(
@@ -639,7 +602,7 @@ class Worker:
         for tp in revoked:
             self.last_seen.pop(tp, None)
             if tp.topic == self.topics.events:
-                self.pipeline.forget(tp.partition)
+                self.engine.send(child_forget, tp.partition)  # (its engine, in memory)
             elif tp.topic in self.department_names:  # what it held is read again by its new owner
                 self.pipeline.order.forget((tp.topic, tp.partition))
 
@@ -727,8 +690,9 @@ class Worker:
             return
         if config.version == self.pipeline.config.version:
             return
-        # Runs in the engine thread, so it lands between two batches.
+        # In the worker's thread and in turn on the engine process: between two batches.
         await asyncio.get_running_loop().run_in_executor(self.thread, self.pipeline.use, config)
+        self.engine.use(config)  # (in turn: after the step it may be taking)
         self.metrics.use(config.version)
         self.metrics.reloads.labels("applied").inc()
         log.info("config %s in use (was changed on disk: %s)", config.version, ", ".join(changed))
@@ -745,7 +709,7 @@ class Worker:
                 self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
 
     async def redis_answers(self) -> bool:
-        """One PING for /health: not retried, not on the engine thread, not waited on long."""
+        """One PING for /health: not retried, not on the worker's thread, not waited on long."""
         loop = asyncio.get_running_loop()
         try:
             ping = loop.run_in_executor(None, self.store.client.ping)
