@@ -117,11 +117,17 @@ def test_latency_reports_both_kinds_of_alert_at_each_rate(
             values = [figures[k] for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")]
             assert all(positive(v) for v in values), (kind, figures)
             assert values == sorted(values), (kind, figures)
+            # From the last line of the record's arrival time: never before it was produced.
+            after = figures["from_arrival_complete"]
+            assert after["count"] == figures["count"], (kind, figures)
+            assert after["max_ms"] <= figures["max_ms"] and after["p50_ms"] > -1, (kind, figures)
         # Every timed single-record alert's record was found on the household topic.
         split = run_["single_record"]["split"]
         for part in ("to_household_topic", "to_alert"):
             assert split[part]["count"] == run_["single_record"]["count"], split
             assert split[part]["p50_ms"] > -1, split  # (ms clocks of one machine)
+    sizes = report["world"]["arrival_times"]
+    assert 1 <= sizes["lines_median"] <= sizes["lines_p99"] <= sizes["lines_max"]
     target = report["target"]
     assert target["p99_ms_at_most"] == 200 and target["at_fraction"] == 0.5
     assert isinstance(target["met"], bool)
