@@ -29,6 +29,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 import faust
@@ -85,7 +86,7 @@ class Worker:
         self.topics = self.pipeline.topics
         self.engine = EngineProcess(options, config, pseudonymiser)
         self.metrics = Metrics(config.version)
-        self.thread = ThreadPoolExecutor(1, thread_name_prefix="lifeline-engine")
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="lifeline-normalise")
         self.owned: set[TP] = set()
         self.deciding = asyncio.Lock()  # one decide step at a time: outboxes are cleared whole
         self.reading = asyncio.Lock()  # one normalise step at a time: held records go once
@@ -168,14 +169,17 @@ class Worker:
                 value = await attempt()
             except RETRIED as exc:
                 self.stepped = time.monotonic()
-                self.store_ok = False
-                self.metrics.store_errors.inc()
-                log.warning(
-                    "redis unavailable during %s (%s); holding the batch, retrying in %.1f s",
-                    what,
-                    type(exc).__name__,
-                    delay,
-                )
+                if isinstance(exc, BrokenProcessPool):  # (logged where it is replaced)
+                    log.warning("%s: again in %.1f s in a new engine process", what, delay)
+                else:
+                    self.store_ok = False
+                    self.metrics.store_errors.inc()
+                    log.warning(
+                        "redis unavailable during %s (%s); holding the batch, retrying in %.1f s",
+                        what,
+                        type(exc).__name__,
+                        delay,
+                    )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
