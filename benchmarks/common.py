@@ -44,6 +44,7 @@ from tests.integration.worker_harness import (  # noqa: E402
     DEPARTMENTS,
     Deployment,
     WorkerProcess,
+    children,
     metric_samples,
 )
 
@@ -204,7 +205,12 @@ def _cpu_ticks() -> tuple[int, int]:
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds a process has used so far (0 if it is gone)."""
+    """User and system CPU seconds a process and the processes it started (those still
+    running: a worker's engine process) have used so far (0 if it is gone)."""
+    return sum(_own_cpu_seconds(p) for p in [pid, *children(pid)])
+
+
+def _own_cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:

@@ -101,6 +101,21 @@ class Deployment:
         return RedisStore.from_url(self.redis_url, self.namespace)
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux: the fourth field of /proc/<pid>/stat)."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # (gone meanwhile)
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 @dataclass
 class WorkerProcess:
     deployment: Deployment
@@ -159,6 +174,19 @@ class WorkerProcess:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
+
+    def kill_engine(self) -> int:
+        """SIGKILL to the worker's engine process (connectors/engine_process.py), whose pid
+        it returns; the worker goes on."""
+        assert self.process is not None
+        engines = [
+            pid
+            for pid in children(self.process.pid)
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(engines) == 1, f"engine processes of worker {self.process.pid}: {engines}"
+        os.kill(engines[0], signal.SIGKILL)
+        return engines[0]
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM, and the exit status once it has stopped."""
