@@ -183,6 +183,22 @@ class ArrivalOrder(Generic[T]):
         counts = {tp: len(o) - len(self._gone.get(tp, ())) for tp, o in self._offsets.items()}
         return {tp: n for tp, n in counts.items() if n}
 
+    def far_ahead(self, limit: int) -> set[TopicPartition]:
+        """The partitions whose reading may stop for now: those holding at least
+        ``limit`` records that have read past the earliest arrival time held.
+
+        One still inside that arrival time must be read on: the arrival time goes
+        only once no partition can bring more of it, so stopping that partition
+        would stop every record for good (a delivery bigger than ``limit`` lines
+        on one partition did, before this).
+        """
+        first = self.next_arrival()
+        return {
+            tp
+            for tp, n in self.held().items()
+            if n >= limit and first is not None and self.latest.get(tp, "") > first
+        }
+
     def __len__(self) -> int:
         return len(self._held)
 

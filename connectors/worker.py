@@ -420,10 +420,11 @@ class Worker:
         return [TP(t, p) for t, n in sorted(counts.items()) for p in range(n)]
 
     def hold_back(self) -> None:
-        """Stop fetching the department partitions that are far ahead of the others."""
-        held = self.pipeline.order.held()
-        self.metrics.held.set(len(self.pipeline.order))
-        ahead = {TP(t, p) for (t, p), n in held.items() if n >= self.options.batch_size}
+        """Stop fetching the department partitions that are far ahead of the others
+        (:meth:`ArrivalOrder.far_ahead`); fetch again those that are not any more."""
+        order = self.pipeline.order
+        self.metrics.held.set(len(order))
+        ahead = {TP(t, p) for t, p in order.far_ahead(self.options.batch_size)}
         ahead &= self.owned  # (a paused partition this worker does not hold is never resumed)
         consumer = self.app.consumer
         if ahead - self.paused:

@@ -99,6 +99,27 @@ def test_one_arrival_times_records_go_by_file_and_line_whatever_partition_holds_
     assert order.release(ends) == ["claims:7", "wages:1", "wages:2", "eob:1", "wages:1 of day 6"]
 
 
+def test_a_partition_still_inside_the_earliest_arrival_time_is_never_far_ahead() -> None:
+    """A delivery bigger than the limit on one partition: stopping that partition
+    would stop everything, since its arrival time goes only once it is read whole."""
+    order: ArrivalOrder[str] = ArrivalOrder()
+    ends = {A: 100, B: 100}
+    for offset in range(5):  # the first 5 lines of a day-2 delivery on each partition
+        order.hold(A, offset, day(2), f"a{offset}")
+        order.hold(B, offset, day(2), f"b{offset}")
+    assert order.release(ends) == []  # both may bring more of day 2
+    assert order.far_ahead(3) == set()  # read on, or day 2 never goes
+    for offset in range(5, 8):  # A reads past day 2 into day 3; B is still inside day 2
+        order.hold(A, offset, day(3), f"a{offset}")
+    assert order.far_ahead(3) == {A}
+    assert order.far_ahead(9) == set()  # (fewer held than the limit)
+    order.hold(B, 5, day(4), "b5")  # B passes day 2 too: it goes
+    assert order.release(ends) == [
+        f"{p}{i}" for p in "ab" for i in range(5)
+    ]  # (no rank: by partition)
+    assert order.far_ahead(3) == set()  # A is now inside the earliest arrival time held, day 3
+
+
 def test_rejects_pass_without_holding_the_clock() -> None:
     order: ArrivalOrder[str] = ArrivalOrder()
     order.start(B, 0)
