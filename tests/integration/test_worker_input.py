@@ -300,6 +300,37 @@ def malformed() -> list[Bad]:
 
 
 @pytest.mark.timeout(300)
+def test_a_delivery_bigger_than_a_batch_and_a_fetch_on_one_partition_goes_on_whole(
+    deployment: Deployment, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    """One arrival time goes on only once no partition can bring more of it. The
+    worker stopped fetching a partition once it held a batch's worth, so a delivery
+    of more than a batch and more than one fetch (1 MB) on one partition stopped it
+    for good; the scale benchmark's 10,000 households did that with a bank file."""
+    lines = 15_000
+    topic = deployment.topics.department("human_resources")
+    sender = Sender(deployment.bootstrap)
+    for n in range(lines):  # distinct persons (in no household: held for an enrolment)
+        person = fake_id("130102", f"1980{1 + n // 1000 % 12:02d}{1 + n // 12000:02d}", n % 1000)
+        sender.send(topic, line("contributions", wage_row(person), line=n + 2), partition=0)
+    sender.flush()
+    sender.close()
+    assert len(sender.produced) == lines
+    worker = WorkerProcess(deployment, tmp_path)  # (batches of 2,000)
+    workers.append(worker)
+    worker.start()
+    feeder = Feeder(deployment.bootstrap, deployment.topics, CATALOG, PSEUDONYMISER, DEPARTMENTS)
+    feeder.wait(deployment.store(), deployment.app, timeout=120, alive=worker.alive)
+    feeder.close()
+    held = {
+        s.labels.get("outcome"): s.value
+        for s in metric_samples(worker)
+        if s.name == "lifeline_engine_outcomes_total"
+    }
+    assert worker.stop() == 0, worker.log_text()[-3000:]
+    assert held.get("held", 0) == lines, held
+
+
 def test_malformed_records_are_dead_letters_and_good_ones_all_apply(
     deployment: Deployment, workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
