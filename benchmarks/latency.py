@@ -664,15 +664,16 @@ def markdown(report: dict[str, Any], png: Path) -> str:
     sizes = w.get("arrival_times")
     if sizes:
         lines += [
-            f"An arrival time's records go on together, in one order (as one engine over the "
-            f"whole stream applies them), so a record waits at least until the last line of its "
-            f"arrival time is produced. The world has {sizes['count']:,} arrival times of "
-            f"{sizes['lines_median']:,} lines (median; p99 {sizes['lines_p99']:,}, largest "
-            f"{sizes['lines_max']:,}): at half saturation the largest takes "
+            "An arrival time's records go on together, in one order (as one engine over the "
+            "whole stream applies them), so a record waits at least until the last line of its "
+            f"arrival time is produced. The world has {sizes['count']:,} arrival times: the "
+            f"median one has {sizes['lines_median']:,} lines, the 99th percentile "
+            f"{sizes['lines_p99']:,}, the largest {sizes['lines_max']:,}"
             + (
-                f"{sizes['lines_max'] / t['rate'] * 1000:,.0f} ms to produce."
+                f", which takes {sizes['lines_max'] / t['rate'] * 1000:,.0f} ms to produce at "
+                "half saturation."
                 if t.get("rate")
-                else "as long as its lines take to produce."
+                else "."
             ),
             "",
         ]

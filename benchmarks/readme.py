@@ -63,11 +63,21 @@ def targets() -> list[str]:
         rows.append(("worker / faust baseline", ">= 5x", f"{multiple:.2f}x"))
     if (lat := _load("latency.json")) is not None:
         target = lat["target"]
+        measured = (
+            f"{target['single_record_p99_ms'] / 1000:.2f} s single-record, "
+            f"{target['month_closing_p99_ms'] / 1000:.2f} s month-closing"
+        )
+        single = target.get("single_record_p99_ms_from_arrival_complete")
+        closing = target.get("month_closing_p99_ms_from_arrival_complete")
+        if single is not None and closing is not None:
+            measured += (
+                f" (from the last line of the record's arrival time: {single / 1000:.2f} s "
+                f"and {closing / 1000:.2f} s)"
+            )
         rows.append((
             "p99 record-to-alert at half saturation",
             f"<= {target['p99_ms_at_most']:.0f} ms",
-            f"{target['single_record_p99_ms'] / 1000:.1f} s single-record, "
-            f"{target['month_closing_p99_ms'] / 1000:.1f} s month-closing",
+            measured,
         ))  # fmt: skip
     if (sc := _load("scale.json")) is not None:
         v = sc["verdicts"]
