@@ -384,6 +384,7 @@ def paced_run(
     args: argparse.Namespace,
     lines: list[Line],
     closings: list[Closing],
+    arrival: dict[str, dt.datetime],  # event id -> its arrival time
     on_arrival: set[tuple[str, str]],
     per_second: float,
     logs: Path,
@@ -408,7 +409,6 @@ def paced_run(
         worker.kill()  # (caught up: every alert is on its topic)
         alerts = alerts_of(read_topic(deployment.bootstrap, deployment.topics.alerts))
         routed = routed_at(deployment)
-        arrivals = {line.event_id: line.received_at for line in lines if line.event_id}
         return {
             "target_rate": round(per_second, 1),
             "achieved_rate": sent["achieved_rate"],
@@ -423,7 +423,7 @@ def paced_run(
                 sent["sent_at"],
                 on_arrival,
                 routed,
-                {e: sent["complete_at"][a] for e, a in arrivals.items()},
+                {e: sent["complete_at"][a] for e, a in arrival.items()},
             ),
             "month_closing": month_closing(alerts, sent["sent_at"], closings, sent["complete_at"]),
             "load": loaded,
@@ -466,7 +466,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         rates = [(f, f * full) for f in args.fractions]
     runs = []
     for fraction, per_second in rates:
-        run = paced_run(args, lines, closings, on_arrival, per_second, work)
+        run = paced_run(args, lines, closings, arrival, on_arrival, per_second, work)
         run["fraction_of_saturation"] = fraction
         runs.append(run)
         s, m = run["single_record"], run["month_closing"]
@@ -511,12 +511,12 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def arrival_sizes(lines: list[Line]) -> dict[str, Any]:
     """How many lines each arrival time has: its first line waits for its last."""
-    sizes = sorted(Counter(line.received_at for line in lines).values())
+    sizes = list(Counter(line.received_at for line in lines).values())
     return {
         "count": len(sizes),
-        "lines_median": sizes[len(sizes) // 2],
-        "lines_p99": sizes[min(len(sizes) - 1, int(0.99 * len(sizes)))],
-        "lines_max": sizes[-1],
+        "lines_median": percentile(sizes, 0.5),
+        "lines_p99": percentile(sizes, 0.99),
+        "lines_max": max(sizes),
     }
 
 

@@ -178,6 +178,12 @@ class ArrivalOrder(Generic[T]):
         """The earliest arrival time held."""
         return self._held[0].arrival if self._held else None
 
+    def ready(self, ends: Mapping[TopicPartition, int | None]) -> bool:
+        """Whether the earliest arrival time held may go now, as far as the partitions
+        still being read are concerned (:meth:`release` without the caller's limits)."""
+        first, mark = self.next_arrival(), self.watermark(ends)
+        return first is not None and mark is not None and goes(first, mark)
+
     def held(self) -> dict[TopicPartition, int]:
         """How many records each partition has waiting."""
         counts = {tp: len(o) - len(self._gone.get(tp, ())) for tp, o in self._offsets.items()}
@@ -193,11 +199,9 @@ class ArrivalOrder(Generic[T]):
         on one partition did, before this).
         """
         first = self.next_arrival()
-        return {
-            tp
-            for tp, n in self.held().items()
-            if n >= limit and first is not None and self.latest.get(tp, "") > first
-        }
+        if first is None:
+            return set()
+        return {tp for tp, n in self.held().items() if n >= limit and self.latest[tp] > first}
 
     def __len__(self) -> int:
         return len(self._held)

@@ -61,6 +61,11 @@ class StoreUnavailable(OSError):
     """The engine process could not reach Redis (the name of the error it got)."""
 
 
+# What a call on the engine process raises that the worker makes again: Redis out
+# of reach (here or there), or a child that died (it is replaced).
+RETRIED = (*STORE_ERRORS, BrokenProcessPool)
+
+
 @dataclass
 class Decided:
     """What one decide call did, on its way back to the worker's process."""
@@ -138,8 +143,6 @@ def _log_failure(future: Future[Any]) -> None:
 
 
 # --- in the child -----------------------------------------------------------------------
-
-RETRIED = (*STORE_ERRORS, BrokenProcessPool)
 
 _pipeline: Pipeline | None = None
 

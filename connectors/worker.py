@@ -34,11 +34,10 @@ from typing import Any, TypeVar
 
 import faust
 import redis
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP, EventT
 
-from connectors.arrival_order import goes, held_back_by
+from connectors.arrival_order import held_back_by
+from connectors.broker_lookups import BrokerLookups
 from connectors.dropped_fetches import watch_dropped_fetches
 from connectors.engine_process import (
     RETRIED,
@@ -98,9 +97,6 @@ class Worker:
         self.positioned = asyncio.Event()  # set once an assignment's resume points are known
         self.last_seen: dict[TP, float] = {}  # when a message of each partition last came
         self.stepped = time.monotonic()  # when a call off the event loop last ended
-        self.offsets: AIOKafkaConsumer | None = None  # asks the broker for end offsets
-        self.admin: AIOKafkaAdminClient | None = None  # and for the department topics' partitions
-        self.department_counts: dict[str, int] | None = None  # partitions per department topic
         self.last_input = time.monotonic()
         self.unsettled: set[int] = set()  # partitions with records since they last settled
         self.store_ok = True
@@ -133,13 +129,14 @@ class Worker:
             sorted(self.pipeline.departments.catalog.mappings)
         )
         self.department_names = frozenset(self.topics.department(d) for d in departments)
+        self.broker = BrokerLookups(options.offsets_client(), self.department_names)
         self.department_topic = self.app.topic(*sorted(self.department_names))
         self.events_topic = self.app.topic(self.topics.events)
         self.app.agent(self.department_topic, name="normalise")(self.normalise_agent)
         self.app.agent(self.events_topic, name="decide")(self.decide_agent)
         self.app.on_partitions_assigned.connect(self.on_assigned)
         self.app.on_partitions_revoked.connect(self.on_revoked)
-        self.app.on_before_shutdown.connect(self.stop_offsets_client)
+        self.app.on_before_shutdown.connect(self.close_broker_lookups)
         self.app.page("/health")(self.health_page)
         self.app.page("/metrics")(self.metrics_page)
         self.app.timer(options.reload_every)(self.reload)
@@ -195,6 +192,9 @@ class Worker:
         take a second or two)."""
         pid = await self.in_engine("start", child_ready)
         log.info("engine process %d started", pid)
+
+    async def close_broker_lookups(self, app: faust.App, **_: Any) -> None:
+        await self.broker.close()
 
     async def send(self, outgoing: Sequence[Outgoing]) -> None:
         """Send and wait until the broker has every message (again, whole, on failure)."""
@@ -308,41 +308,13 @@ class Worker:
         unknown = [TP(t, p) for (t, p), end in ends.items() if end is None]
         if unknown:
             try:
-                asked = await self.ends_of(unknown)
+                asked = await self.broker.ends_of(unknown)
             except Exception as exc:
                 log.warning("could not ask the broker for %d partitions' ends (%s)",
                             len(unknown), type(exc).__name__)  # fmt: skip
             else:
                 ends.update({(tp.topic, tp.partition): end for tp, end in asked.items()})
         return ends
-
-    async def ends_of(self, tps: Sequence[TP]) -> dict[TP, int]:
-        """The broker's end offsets now, through a client of our own.
-
-        faust's consumer runs in its own thread and serves one call at a time,
-        so asking it waits for its current fetch (up to a second and a half).
-        """
-        if self.offsets is None:
-            client = AIOKafkaConsumer(
-                client_id="lifeline-offsets",
-                enable_auto_commit=False,
-                request_timeout_ms=30_000,
-                **self.options.offsets_client(),
-            )
-            await client.start()
-            self.offsets = client
-        found = await self.offsets.end_offsets(
-            [TopicPartition(tp.topic, tp.partition) for tp in tps]
-        )
-        return {TP(tp.topic, tp.partition): end for tp, end in found.items()}
-
-    async def stop_offsets_client(self, app: faust.App, **_: Any) -> None:
-        if self.offsets is not None:
-            await self.offsets.stop()
-            self.offsets = None
-        if self.admin is not None:
-            await self.admin.close()
-            self.admin = None
 
     async def household_topic_decided(self, upcoming: str) -> bool:
         """Whether the household topic is decided far enough for the clock to move on
@@ -371,7 +343,9 @@ class Worker:
             others = (
                 []
                 if self.household.alone
-                else [tp for tp in await self.department_partitions() if tp not in self.owned]
+                else [
+                    tp for tp in await self.broker.department_partitions() if tp not in self.owned
+                ]
             )
         except Exception as exc:  # (a look: "not yet")
             log.warning("could not ask the broker for the department topics' partitions (%s)",
@@ -394,7 +368,10 @@ class Worker:
             )
         except STORE_ERRORS:
             return False
-        ends = {(tp.topic, tp.partition): n for tp, n in (await self.ends_of(tps + others)).items()}
+        ends = {
+            (tp.topic, tp.partition): n
+            for tp, n in (await self.broker.ends_of(tps + others)).items()
+        }
         self.household.broker_ends({p: ends[(t, p)] for t, p in households})
         if any(saved.get(tp, 0) < ends[tp] for tp in households):
             return False
@@ -403,21 +380,6 @@ class Worker:
             log.debug("the clock waits for %d department partitions other workers read",
                       len(waiting))  # fmt: skip
         return not waiting
-
-    async def department_partitions(self) -> list[TP]:
-        """Every partition of the department topics, asked of the broker once per
-        assignment (faust's consumer knows the counts only on the group's leader)."""
-        if self.department_counts is None:
-            if self.admin is None:
-                admin = AIOKafkaAdminClient(
-                    client_id="lifeline-admin", **self.options.offsets_client()
-                )
-                await admin.start()
-                self.admin = admin
-            described = await self.admin.describe_topics(sorted(self.department_names))
-            self.department_counts = {t["topic"]: len(t["partitions"]) for t in described}
-        counts = self.department_counts
-        return [TP(t, p) for t, n in sorted(counts.items()) for p in range(n)]
 
     def hold_back(self) -> None:
         """Stop fetching the department partitions that are far ahead of the others
@@ -448,8 +410,7 @@ class Worker:
             upcoming = order.next_arrival()
             if upcoming is None or self.reading.locked():
                 continue
-            mark = order.watermark(await self.input_ends())
-            if mark is None or not goes(upcoming, mark):
+            if not order.ready(await self.input_ends()):
                 continue  # waiting for another department partition to be read further
             if upcoming > await self.route_until():
                 continue  # waiting for the household topic to be decided
@@ -474,7 +435,7 @@ class Worker:
             return
         points = self.resume_points()
         try:
-            ends = await self.ends_of([tp for tp in quiet if tp in points])
+            ends = await self.broker.ends_of([tp for tp in quiet if tp in points])
         except Exception:
             return  # (the broker does not answer now: the next look asks again)
         stuck = {tp: points[tp] for tp, end in ends.items() if end > points[tp]}
@@ -560,7 +521,7 @@ class Worker:
     async def on_assigned(self, app: faust.App, assigned: set[TP], **_: Any) -> None:
         new = {tp for tp in assigned if tp not in self.owned}
         self.owned = set(assigned)
-        self.department_counts = None  # (asked again: a topic may have been given partitions)
+        self.broker.forget_counts()
         self.household.assigned(self.holds_every_partition(app))
         if self.household.alone:
             await self.in_thread("homes", self.pipeline.learn_homes)
